@@ -1,0 +1,89 @@
+-- Bulk Invite schema (SQLite). Ids are UUIDv7 strings; times are UTC.
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE users (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (account_id, email_key)
+);
+
+CREATE TABLE imports (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    filename TEXT,
+    size_bytes BIGINT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    idempotency_key TEXT,
+    status TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    completed_at TIMESTAMP,
+    entries BIGINT NOT NULL DEFAULT 0,
+    invalid BIGINT NOT NULL DEFAULT 0,
+    duplicate BIGINT NOT NULL DEFAULT 0,
+    existing_user BIGINT NOT NULL DEFAULT 0,
+    suppressed BIGINT NOT NULL DEFAULT 0,
+    already_invited BIGINT NOT NULL DEFAULT 0,
+    invited BIGINT NOT NULL DEFAULT 0,
+    queued BIGINT NOT NULL DEFAULT 0,
+    sent BIGINT NOT NULL DEFAULT 0,
+    failed BIGINT NOT NULL DEFAULT 0,
+    delivered BIGINT NOT NULL DEFAULT 0,
+    bounced BIGINT NOT NULL DEFAULT 0,
+    complained BIGINT NOT NULL DEFAULT 0,
+    accepted BIGINT NOT NULL DEFAULT 0,
+    expired BIGINT NOT NULL DEFAULT 0,
+    revoked BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (account_id, idempotency_key)
+);
+CREATE INDEX imports_account_history ON imports (account_id, id);
+
+-- One row per entry of the file, in file order; its status follows its invitation.
+CREATE TABLE import_entries (
+    import_id TEXT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    raw TEXT NOT NULL,
+    email TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (import_id, position)
+) WITHOUT ROWID;
+
+-- The invitations, which are also the dispatch queue (transactional outbox).
+CREATE TABLE invitations (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    import_id TEXT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    lease_owner TEXT,
+    lease_expires_at TIMESTAMP,
+    token_hash TEXT,
+    provider_message_id TEXT,
+    last_error TEXT,
+    created_at TIMESTAMP NOT NULL,
+    sent_at TIMESTAMP,
+    expires_at TIMESTAMP,
+    accepted_at TIMESTAMP
+);
+CREATE INDEX invitations_account_email ON invitations (account_id, email_key);
+CREATE UNIQUE INDEX invitations_token ON invitations (token_hash) WHERE token_hash IS NOT NULL;
+CREATE INDEX invitations_due ON invitations (next_attempt_at) WHERE status = 'queued';

@@ -1,0 +1,67 @@
+//! The HTTP edge: routes, extractors, problem+json errors and the OpenAPI
+//! contract. Handlers extract, call one function, and map the result.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod imports;
+pub mod openapi;
+pub mod pagination;
+pub mod reports;
+pub mod upload;
+pub mod users;
+pub mod views;
+
+use crate::db::DbConnection;
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::web;
+pub use error::{ApiError, Problem};
+
+/// Registers every route, and makes extractor failures and unknown paths
+/// answer with problem+json too.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().error_handler(|err, _| {
+        ApiError::bad_request("invalid-json", "Invalid JSON body", err.to_string()).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::bad_request("invalid-query", "Invalid query parameter", err.to_string()).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _| {
+        ApiError::bad_request("invalid-path", "Invalid path parameter", err.to_string()).into()
+    }))
+    .service(imports::create_import)
+    .service(imports::list_imports)
+    .service(imports::get_import)
+    .service(reports::get_report)
+    .service(users::add_users)
+    .service(users::list_users)
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(openapi::spec)
+    .service(openapi::swagger_ui())
+    .default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "There is no such path or method; /swagger-ui/ lists them all.",
+        ))
+    }));
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool: getting a
+/// connection blocks too, so it happens there, never on an actix worker.
+pub async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+}

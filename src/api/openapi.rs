@@ -1,0 +1,92 @@
+//! The OpenAPI contract: collected from the handlers' annotations, served
+//! at `/openapi.json`, browsable at `/swagger-ui/`, and committed as
+//! `openapi/openapi.json`.
+
+use super::{error, health, imports, reports, users, views};
+use crate::domain::{EntryStatus, ImportStatus};
+use actix_web::{get, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The API's document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bulk Invite",
+        description = "Invite many people into an account at once: upload a plain text file of email addresses, get a per-address report and a history of imports.\n\nEvery endpoint but health and the docs needs `Authorization: Bearer <api key>`. Errors are RFC 9457 `application/problem+json`. Lists are paged with an opaque `cursor`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        imports::create_import,
+        imports::list_imports,
+        imports::get_import,
+        reports::get_report,
+        users::add_users,
+        users::list_users,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(
+        error::Problem,
+        views::ImportView,
+        views::Counts,
+        views::Links,
+        views::ImportHistory,
+        views::EntryView,
+        views::ReportPage,
+        views::DryRunView,
+        views::UserView,
+        views::AddUsers,
+        views::AddedUsers,
+        views::RejectedEmail,
+        views::UsersPage,
+        imports::UploadForm,
+        EntryStatus,
+        ImportStatus,
+        health::Health,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
+        (name = "users", description = "The account's existing members, whom imports skip"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An account's API key: `Authorization: Bearer <key>`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON, exactly as committed in `openapi/openapi.json`.
+pub fn json() -> Result<String, serde_json::Error> {
+    ApiDoc::openapi().to_pretty_json()
+}
+
+/// The OpenAPI document.
+#[get("/openapi.json")]
+pub async fn spec() -> HttpResponse {
+    match json() {
+        Ok(body) => HttpResponse::Ok().content_type("application/json").body(body),
+        Err(error) => actix_web::ResponseError::error_response(&super::ApiError::Internal(error.into())),
+    }
+}
+
+/// Swagger UI over the served document (its assets are built in).
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/swagger-ui/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"]))
+}

@@ -1,0 +1,240 @@
+//! `GET /imports/{id}/report`: one page as JSON, or the whole report as a
+//! streamed CSV.
+
+use super::auth::Authenticated;
+use super::imports::{find, split_page};
+use super::pagination::{self, encode};
+use super::views::{EntryView, ImportView, ReportPage};
+use super::{blocking, ApiError, Problem};
+use crate::db::models::Entry;
+use crate::db::{reports, Pool};
+use crate::domain::EntryStatus;
+use crate::startup::AppState;
+use actix_web::http::header::ACCEPT;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+
+/// Rows read per query while streaming the CSV.
+const CSV_PAGE: i64 = 5_000;
+
+/// Filters and paging of a report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// Only entries with one of these statuses (repeat the parameter, or separate with commas).
+    #[serde(default)]
+    #[param(style = Form, explode, value_type = Option<Vec<EntryStatus>>)]
+    pub status: Vec<String>,
+    /// Page size, 1 to 1000 (default 100); ignored for CSV.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `csv` streams the whole report as CSV (like `Accept: text/csv`).
+    #[param(value_type = Option<String>, example = "csv")]
+    pub format: Option<String>,
+}
+
+/// An import's report: one row per entry of the file, in file order.
+///
+/// With `Accept: text/csv` or `format=csv` the whole (filtered) report is
+/// streamed as CSV with the header `position,line,raw,email,status,reason`;
+/// cells a spreadsheet would run as a formula are prefixed with `'`.
+#[utoipa::path(
+    get, path = "/imports/{id}/report", tag = "imports",
+    params(("id" = String, Path, description = "The import's id"), ReportParams),
+    responses(
+        (status = 200, description = "A page of the report", content(
+            (ReportPage = "application/json"),
+            (String = "text/csv", example = "position,line,raw,email,status,reason\n1,1,ann@x.io,ann@x.io,queued,\n"),
+        )),
+        (status = 400, description = "A bad status, cursor, limit or format", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[get("/imports/{id}/report")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn get_report(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params: ReportParams = serde_html_form::from_str(req.query_string()).map_err(|e| {
+        ApiError::bad_request("invalid-query", "Invalid query parameter", e.to_string())
+    })?;
+    let statuses = parse_statuses(&params.status)?;
+    let csv = wants_csv(&req, params.format.as_deref())?;
+    let limit = pagination::limit(params.limit)?;
+    let after = params.cursor.as_deref().map(pagination::decode_position).transpose()?;
+    let import = find(&state, auth.0.id, id.into_inner()).await?;
+    if csv {
+        let filename = format!("attachment; filename=\"report-{}.csv\"", import.id);
+        let body = stream_csv(state.pool.clone(), import.id, statuses);
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header(("Content-Disposition", filename))
+            .streaming(body));
+    }
+    let import_id = import.id.clone();
+    let rows = blocking(&state, move |conn| {
+        Ok(reports::page(conn, &import_id, &statuses, after.unwrap_or(0), limit + 1)?)
+    })
+    .await?;
+    let (rows, next) = split_page(rows, limit);
+    let next_cursor = next.map(|_| encode('p', &rows[rows.len() - 1].position.to_string()));
+    Ok(HttpResponse::Ok().json(ReportPage {
+        import: ImportView::from(import),
+        entries: rows.into_iter().map(EntryView::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<EntryStatus>().map(EntryStatus::as_str).map_err(|_| {
+                let known: Vec<&str> = EntryStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(
+                    "invalid-status",
+                    "Invalid status",
+                    format!("Unknown status {v:?}; use one of: {}.", known.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
+fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        Some("csv") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid-format",
+                "Invalid format",
+                format!("Unknown format {other:?}; use csv or json."),
+            ))
+        }
+        None => {}
+    }
+    let accept = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(accept
+        .split(',')
+        .any(|part| part.split(';').next().unwrap_or("").trim() == "text/csv"))
+}
+
+/// Streams the report page by page from a blocking task, so the whole
+/// report is never in memory; stops early when the client goes away.
+fn stream_csv(
+    pool: Pool,
+    import_id: String,
+    statuses: Vec<&'static str>,
+) -> impl futures_util::Stream<Item = Result<Bytes, ApiError>> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, ApiError>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = csv_chunk(&[], true);
+        let mut after = 0;
+        loop {
+            let page = pool
+                .get()
+                .map_err(ApiError::from)
+                .and_then(|mut conn| {
+                    Ok(reports::page(&mut conn, &import_id, &statuses, after, CSV_PAGE)?)
+                });
+            let rows = match page {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = tx.blocking_send(Err(error));
+                    return;
+                }
+            };
+            let last = rows.len() < CSV_PAGE as usize;
+            after = rows.last().map_or(after, |row| row.position);
+            chunk.extend_from_slice(&csv_chunk(&rows, false));
+            if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() || last {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Writes rows as CSV (with the header row first when asked).
+fn csv_chunk(rows: &[Entry], header: bool) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut write = || -> csv::Result<()> {
+        if header {
+            writer.write_record(["position", "line", "raw", "email", "status", "reason"])?;
+        }
+        for row in rows {
+            writer.write_record([
+                row.position.to_string().as_str(),
+                row.line.to_string().as_str(),
+                &defuse(&row.raw),
+                &defuse(row.email.as_deref().unwrap_or("")),
+                &row.status,
+                row.reason.as_deref().unwrap_or(""),
+            ])?;
+        }
+        writer.flush()?;
+        Ok(())
+    };
+    if let Err(error) = write() {
+        tracing::error!(%error, "writing CSV to memory failed");
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+/// Makes a cell that a spreadsheet would run as a formula harmless by
+/// prefixing it with `'` (OWASP's advice for CSV injection).
+fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_others_kept() {
+        assert_eq!(defuse("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(defuse("+1"), "'+1");
+        assert_eq!(defuse("-2"), "'-2");
+        assert_eq!(defuse("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(defuse("ann@x.io"), "ann@x.io");
+        assert_eq!(defuse(""), "");
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_newlines() {
+        let row = Entry {
+            position: 1,
+            line: 2,
+            raw: "\"Lee, Ann\" <ann@x.io>".into(),
+            email: Some("ann@x.io".into()),
+            status: "queued".into(),
+            reason: None,
+        };
+        let text = String::from_utf8(csv_chunk(&[row], true)).unwrap();
+        assert_eq!(
+            text,
+            "position,line,raw,email,status,reason\n1,2,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,\n"
+        );
+    }
+}

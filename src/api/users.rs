@@ -1,0 +1,96 @@
+//! `POST /users` and `GET /users`: the account's existing members.
+
+use super::auth::Authenticated;
+use super::imports::{split_page, HistoryParams};
+use super::pagination::{self, encode};
+use super::views::{AddUsers, AddedUsers, RejectedEmail, UserView, UsersPage};
+use super::{blocking, ApiError, Problem};
+use crate::db::users;
+use crate::domain::EmailAddress;
+use crate::startup::AppState;
+use actix_web::{get, post, web, HttpResponse};
+
+/// The most addresses one `POST /users` takes.
+const MAX_USERS_PER_REQUEST: usize = 10_000;
+
+/// Add existing members of the account, so imports skip them.
+///
+/// Addresses are normalised like import entries; invalid ones are reported
+/// and not stored, and ones that are users already are listed as `existing`.
+#[utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body = AddUsers,
+    responses(
+        (status = 200, body = AddedUsers),
+        (status = 400, description = "Not a JSON object with `emails`, or too many addresses", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/users")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn add_users(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<AddUsers>,
+) -> Result<HttpResponse, ApiError> {
+    let emails = body.into_inner().emails;
+    if emails.len() > MAX_USERS_PER_REQUEST {
+        return Err(ApiError::bad_request(
+            "too-many-users",
+            "Too many addresses",
+            format!("Send at most {MAX_USERS_PER_REQUEST} addresses per request, or import a file."),
+        ));
+    }
+    let mut valid = Vec::with_capacity(emails.len());
+    let mut invalid = Vec::new();
+    for email in emails {
+        match EmailAddress::parse(&email) {
+            Ok(address) => valid.push(address),
+            Err(reason) => invalid.push(RejectedEmail {
+                email,
+                reason: reason.code().to_owned(),
+            }),
+        }
+    }
+    let account_id = auth.0.id;
+    let added = blocking(&state, move |conn| Ok(users::add(conn, &account_id, valid)?)).await?;
+    Ok(HttpResponse::Ok().json(AddedUsers {
+        added: added.created.into_iter().map(UserView::from).collect(),
+        existing: added.existing,
+        invalid,
+    }))
+}
+
+/// The account's users, in the order they were added.
+#[utoipa::path(
+    get, path = "/users", tag = "users",
+    params(HistoryParams),
+    responses(
+        (status = 200, body = UsersPage),
+        (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[get("/users")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = pagination::limit(params.limit)?;
+    let after = params.cursor.as_deref().map(|c| pagination::decode('u', c)).transpose()?;
+    let account_id = auth.0.id;
+    let rows = blocking(&state, move |conn| {
+        Ok(users::list(conn, &account_id, after.as_deref(), limit + 1)?)
+    })
+    .await?;
+    let (rows, next) = split_page(rows, limit);
+    let next_cursor = next.map(|_| encode('u', &rows[rows.len() - 1].id));
+    Ok(HttpResponse::Ok().json(UsersPage {
+        users: rows.into_iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}

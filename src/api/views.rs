@@ -1,0 +1,231 @@
+//! The JSON shapes of the API: what the frontend and scripts rely on.
+
+use crate::db::models::{Entry, Import, ImportCounts, User};
+use crate::domain::{EntryStatus, ImportStatus};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+fn utc(time: NaiveDateTime) -> DateTime<Utc> {
+    time.and_utc()
+}
+
+/// An import with its counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportView {
+    /// The import's id (a UUIDv7).
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    /// The uploaded file's name, when the client sent one.
+    #[schema(example = "team.txt")]
+    pub filename: Option<String>,
+    /// `dispatching` while invitations are queued, then `completed`.
+    pub status: ImportStatus,
+    /// The upload's size in bytes.
+    #[schema(example = 23817)]
+    pub size_bytes: i64,
+    /// When the import was made.
+    pub created_at: DateTime<Utc>,
+    /// When nothing was left to send.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// How many entries got each status.
+    pub counts: Counts,
+    /// Where to find the import and its report.
+    pub links: Links,
+}
+
+/// How many entries got each status. `entries` = `invalid` + `duplicate` +
+/// `existing_user` + `suppressed` + `already_invited` + `invited`, and
+/// `invited` = the sum of the invitation statuses (`queued` to `revoked`).
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(example = json!({"entries": 1000, "invalid": 3, "duplicate": 2, "existing_user": 5,
+    "suppressed": 0, "already_invited": 1, "invited": 989, "queued": 989, "sent": 0, "failed": 0,
+    "delivered": 0, "bounced": 0, "complained": 0, "accepted": 0, "expired": 0, "revoked": 0}))]
+pub struct Counts {
+    pub entries: i64,
+    pub invalid: i64,
+    pub duplicate: i64,
+    pub existing_user: i64,
+    pub suppressed: i64,
+    pub already_invited: i64,
+    pub invited: i64,
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    pub accepted: i64,
+    pub expired: i64,
+    pub revoked: i64,
+}
+
+impl From<ImportCounts> for Counts {
+    fn from(c: ImportCounts) -> Counts {
+        Counts {
+            entries: c.entries,
+            invalid: c.invalid,
+            duplicate: c.duplicate,
+            existing_user: c.existing_user,
+            suppressed: c.suppressed,
+            already_invited: c.already_invited,
+            invited: c.invited,
+            queued: c.queued,
+            sent: c.sent,
+            failed: c.failed,
+            delivered: c.delivered,
+            bounced: c.bounced,
+            complained: c.complained,
+            accepted: c.accepted,
+            expired: c.expired,
+            revoked: c.revoked,
+        }
+    }
+}
+
+/// Links of an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Links {
+    #[serde(rename = "self")]
+    #[schema(example = "/imports/0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub this: String,
+    #[schema(example = "/imports/0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b/report")]
+    pub report: String,
+}
+
+impl From<Import> for ImportView {
+    fn from(import: Import) -> ImportView {
+        let this = format!("/imports/{}", import.id);
+        ImportView {
+            links: Links {
+                report: format!("{this}/report"),
+                this,
+            },
+            status: ImportStatus::from_stored(&import.status),
+            size_bytes: import.size_bytes,
+            created_at: utc(import.created_at),
+            completed_at: import.completed_at.map(utc),
+            counts: import.counts.into(),
+            filename: import.filename,
+            id: import.id,
+        }
+    }
+}
+
+/// The history of imports, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportHistory {
+    pub imports: Vec<ImportView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a file, as the report shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    /// 1-based position of the entry in the file.
+    #[schema(example = 1)]
+    pub position: i64,
+    /// 1-based line the entry starts on.
+    #[schema(example = 1)]
+    pub line: i64,
+    /// The entry as written.
+    #[schema(example = "Ann <ann@x.io>")]
+    pub raw: String,
+    /// The normalised address (null when invalid).
+    #[schema(example = "ann@x.io")]
+    pub email: Option<String>,
+    pub status: EntryStatus,
+    /// Why the entry is invalid or failed (a stable code), else null.
+    #[schema(example = json!(null))]
+    pub reason: Option<String>,
+}
+
+impl From<Entry> for EntryView {
+    fn from(entry: Entry) -> EntryView {
+        EntryView {
+            position: entry.position,
+            line: entry.line,
+            raw: entry.raw,
+            email: entry.email,
+            status: entry.status.parse().unwrap_or(EntryStatus::Queued),
+            reason: entry.reason,
+        }
+    }
+}
+
+/// One page of an import's report, in file order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportPage {
+    pub import: ImportView,
+    pub entries: Vec<EntryView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What an import would do (`dry_run=true`): nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunView {
+    /// Always true.
+    pub dry_run: bool,
+    /// The counts the import would have.
+    pub counts: Counts,
+    /// Every entry that would not be invited, in file order.
+    pub entries: Vec<EntryView>,
+}
+
+/// A user (member) of the account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    #[schema(example = "ann@x.io")]
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> UserView {
+        UserView {
+            id: user.id,
+            email: user.email,
+            created_at: utc(user.created_at),
+        }
+    }
+}
+
+/// Addresses to add as users.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddUsers {
+    /// Up to 10,000 addresses.
+    #[schema(example = json!(["ann@x.io", "bob@y.io"]))]
+    pub emails: Vec<String>,
+}
+
+/// An address that was not accepted, and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedEmail {
+    #[schema(example = "bob@")]
+    pub email: String,
+    #[schema(example = "missing_domain")]
+    pub reason: String,
+}
+
+/// What `POST /users` did with each address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddedUsers {
+    /// Users created now.
+    pub added: Vec<UserView>,
+    /// Addresses that were users already (normalised).
+    pub existing: Vec<String>,
+    /// Addresses that are not valid; nothing was stored for them.
+    pub invalid: Vec<RejectedEmail>,
+}
+
+/// A page of the account's users, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsersPage {
+    pub users: Vec<UserView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}

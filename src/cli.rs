@@ -1,0 +1,107 @@
+//! The command line: `serve`, `migrate`, `accounts create NAME`, `openapi`.
+
+use crate::config::{GlobalConfig, ServeConfig};
+use crate::db::{self, DbUrl};
+use crate::{startup, telemetry};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Bulk Invite: invite many people into an account from a file of addresses.
+#[derive(Debug, Parser)]
+#[command(name = "bulk-invite", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (migrating the database first).
+    Serve(ServeConfig),
+    /// Run the pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Print the OpenAPI document (the committed `openapi/openapi.json`).
+    Openapi,
+}
+
+/// Account commands.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account and print its API key (shown only this once).
+    Create {
+        /// The account's name, shown in invitation emails.
+        name: String,
+    },
+}
+
+/// Runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    telemetry::init(cli.global.log_format);
+    let url = DbUrl::parse(&cli.global.database_url);
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", crate::api::openapi::json()?);
+            Ok(())
+        }
+        Command::Migrate => {
+            open(&url)?;
+            tracing::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::Create { name },
+        } => {
+            let pool = open(&url)?;
+            let key = db::accounts::generate_key();
+            let account = db::accounts::create(&mut *pool.get()?, &name, &key)?;
+            println!("Created account {} ({}).", account.name, account.id);
+            println!("API key (shown only once): {key}");
+            Ok(())
+        }
+        Command::Serve(config) => {
+            let pool = open(&url)?;
+            bootstrap(&pool, config.bootstrap_api_key.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let app = startup::Application::build(config, pool).await?;
+                tracing::info!(address = %app.address(), "listening");
+                app.run_until_stopped().await
+            })
+        }
+    }
+}
+
+/// Connects and migrates.
+fn open(url: &DbUrl) -> anyhow::Result<db::Pool> {
+    let pool = db::connect(url).context("cannot open the database")?;
+    db::migrate(&mut *pool.get()?)?;
+    Ok(pool)
+}
+
+/// On an empty database, creates the default account and prints its key once.
+fn bootstrap(pool: &db::Pool, key: Option<&str>) -> anyhow::Result<()> {
+    let mut conn = pool.get()?;
+    if !db::accounts::is_empty(&mut conn)? {
+        return Ok(());
+    }
+    let generated;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            generated = db::accounts::generate_key();
+            &generated
+        }
+    };
+    let account = db::accounts::create(&mut conn, "default", key)?;
+    println!("Created the default account ({}).", account.id);
+    println!("Its API key (shown only once): {key}");
+    Ok(())
+}

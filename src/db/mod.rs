@@ -1,0 +1,176 @@
+//! The database: one connection type over SQLite and PostgreSQL, its pool,
+//! the embedded migrations, and the queries, one file per resource.
+
+#[macro_use]
+mod macros;
+pub mod accounts;
+pub mod imports;
+pub mod models;
+pub mod reports;
+pub mod schema;
+pub mod users;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL, for production and for several processes.
+    Pg(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// The pool every request and job takes its connection from.
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of the [`Pool`].
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Errors of the data layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had from the pool.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Migrations failed to run.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// Which backend a database URL names, and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// `postgres://...` or `postgresql://...`, passed to libpq as it is.
+    Postgres(String),
+    /// A file path (`sqlite://path`, `sqlite:path` or a bare path).
+    Sqlite(String),
+}
+
+impl DbUrl {
+    /// Reads `DATABASE_URL`: a `postgres://` URL selects PostgreSQL, anything
+    /// else is a SQLite file.
+    pub fn parse(url: &str) -> DbUrl {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return DbUrl::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        DbUrl::Sqlite(path.to_owned())
+    }
+
+    /// Whether this is a PostgreSQL URL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbUrl::Postgres(_))
+    }
+}
+
+/// Opens connections for r2d2, choosing the backend by the URL's scheme
+/// (diesel's own manager would try each backend in turn, and a PostgreSQL
+/// URL that fails to connect would then create a SQLite file of that name).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = match &self.url {
+            DbUrl::Postgres(url) => {
+                DbConnection::Pg(PgConnection::establish(url).map_err(Self::Error::ConnectionError)?)
+            }
+            DbUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(Self::Error::ConnectionError)?;
+                // WAL lets readers go on while an import writes; a long busy
+                // timeout queues writers instead of failing them.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(Self::Error::QueryError)?;
+                DbConnection::Sqlite(conn)
+            }
+        };
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(Self::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Builds the pool for `url` (connections are opened lazily but one is
+/// checked at once, so a wrong URL fails at start).
+pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
+    let size = if url.is_postgres() { 16 } else { 8 };
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(30))
+        .build(Manager { url: url.clone() })?;
+    Ok(pool)
+}
+
+/// Runs the pending migrations of the connection's backend.
+pub fn migrate(conn: &mut DbConnection) -> Result<(), DbError> {
+    let result = match conn {
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so
+/// the write lock is taken up front and two writers queue instead of one
+/// failing half-way on a lock upgrade.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The error that made us roll back is the one worth reporting.
+            let _ = Manager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// The current time in UTC, truncated to microseconds so both backends
+/// store and return the same value.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}

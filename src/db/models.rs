@@ -1,0 +1,134 @@
+//! Rows as diesel reads and writes them: `Selectable` structs to read,
+//! `Insertable` structs (borrowing where they can) to write.
+
+use super::schema::{accounts, api_keys, import_entries, imports, invitations, users};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// An account: the unit of isolation; every other row belongs to one.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// An API key of an account; only the SHA-256 of the key is kept.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub key_hash: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// A member of an account.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct User {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub email_key: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// An import: the file's metadata and the counts of its entries.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = imports)]
+pub struct Import {
+    pub id: String,
+    pub account_id: String,
+    pub filename: Option<String>,
+    pub size_bytes: i64,
+    pub content_sha256: String,
+    pub idempotency_key: Option<String>,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+    #[diesel(embed)]
+    pub counts: ImportCounts,
+}
+
+/// The counters of an import, kept up to date by whoever changes an entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = imports)]
+pub struct ImportCounts {
+    pub entries: i64,
+    pub invalid: i64,
+    pub duplicate: i64,
+    pub existing_user: i64,
+    pub suppressed: i64,
+    pub already_invited: i64,
+    pub invited: i64,
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    pub accepted: i64,
+    pub expired: i64,
+    pub revoked: i64,
+}
+
+/// A new import row, written before its entries.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = imports)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewImport<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub filename: Option<&'a str>,
+    pub size_bytes: i64,
+    pub content_sha256: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub status: &'a str,
+    pub created_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+/// One entry of an import's report.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = import_entries)]
+pub struct Entry {
+    pub position: i64,
+    pub line: i64,
+    pub raw: String,
+    pub email: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// A new report entry.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = import_entries)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewEntry<'a> {
+    pub import_id: &'a str,
+    pub position: i64,
+    pub line: i64,
+    pub raw: &'a str,
+    pub email: Option<&'a str>,
+    pub status: &'static str,
+    pub reason: Option<&'static str>,
+}
+
+/// A new queued invitation (the outbox row the dispatcher will send).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = invitations)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewInvitation<'a> {
+    pub id: String,
+    pub account_id: &'a str,
+    pub import_id: &'a str,
+    pub position: i64,
+    pub email: &'a str,
+    pub email_key: &'a str,
+    pub status: &'static str,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}

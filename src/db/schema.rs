@@ -1,0 +1,109 @@
+//! The diesel schema, shared by both backends (the two migration sets create
+//! the same tables with the same column types).
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        account_id -> Text,
+        key_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        account_id -> Text,
+        email -> Text,
+        email_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    imports (id) {
+        id -> Text,
+        account_id -> Text,
+        filename -> Nullable<Text>,
+        size_bytes -> BigInt,
+        content_sha256 -> Text,
+        idempotency_key -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        entries -> BigInt,
+        invalid -> BigInt,
+        duplicate -> BigInt,
+        existing_user -> BigInt,
+        suppressed -> BigInt,
+        already_invited -> BigInt,
+        invited -> BigInt,
+        queued -> BigInt,
+        sent -> BigInt,
+        failed -> BigInt,
+        delivered -> BigInt,
+        bounced -> BigInt,
+        complained -> BigInt,
+        accepted -> BigInt,
+        expired -> BigInt,
+        revoked -> BigInt,
+    }
+}
+
+diesel::table! {
+    import_entries (import_id, position) {
+        import_id -> Text,
+        position -> BigInt,
+        line -> BigInt,
+        raw -> Text,
+        email -> Nullable<Text>,
+        status -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        account_id -> Text,
+        import_id -> Text,
+        position -> BigInt,
+        email -> Text,
+        email_key -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        token_hash -> Nullable<Text>,
+        provider_message_id -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        accepted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_keys -> accounts (account_id));
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(imports -> accounts (account_id));
+diesel::joinable!(import_entries -> imports (import_id));
+diesel::joinable!(invitations -> imports (import_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    api_keys,
+    users,
+    imports,
+    import_entries,
+    invitations,
+);

@@ -1,0 +1,27 @@
+//! Pure domain logic for Bulk Invite: turning an uploaded invite file into
+//! entries ([`parser`]) and turning each entry into a validated, normalised
+//! email address ([`email`]).
+//!
+//! Nothing here does I/O; everything works on borrowed text and is fast
+//! enough for files of a million entries.
+//!
+//! Typical use:
+//!
+//! ```text
+//! let text = domain::decode(&bytes)?;
+//! for entry in domain::entries(&text) {
+//!     match entry.validate() {
+//!         Ok(address) => { /* dedupe on address.key(), store address.as_str() */ }
+//!         Err(reason) => { /* report entry.line, entry.raw, reason.code() */ }
+//!     }
+//! }
+//! ```
+
+pub mod classify;
+pub mod email;
+pub mod parser;
+pub mod status;
+
+pub use email::{EmailAddress, InvalidReason};
+pub use parser::{decode, entries, DecodeError, Entry};
+pub use status::{EntryStatus, ImportStatus};

@@ -1,0 +1,12 @@
+//! Bulk Invite: invite many people into an account at once from a plain
+//! text file of email addresses.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod startup;
+pub mod telemetry;
