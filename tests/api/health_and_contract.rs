@@ -1,0 +1,42 @@
+//! Health endpoints and the published contract.
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+use serde_json::Value;
+
+both_backends!(
+    health_and_readiness_answer_without_a_key,
+    the_served_spec_is_the_committed_one_and_swagger_ui_shows_it,
+);
+
+async fn health_and_readiness_answer_without_a_key(app: TestApp) {
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], status);
+    }
+}
+
+async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestApp) {
+    let served = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    let served = served.text().await.unwrap();
+    let committed = include_str!("../../openapi/openapi.json");
+    assert!(
+        served.trim_end() == committed.trim_end(),
+        "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json` and commit it"
+    );
+    let spec: Value = serde_json::from_str(&served).unwrap();
+    for path in ["/imports", "/imports/{id}", "/imports/{id}/report", "/users", "/healthz", "/readyz"] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
+    assert_eq!(spec["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+
+    let ui = app.client.get(app.url("/swagger-ui/")).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    let html = ui.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    let init = app.client.get(app.url("/swagger-ui/swagger-initializer.js")).send().await.unwrap();
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+}

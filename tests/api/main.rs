@@ -1,0 +1,13 @@
+//! Integration tests: the real app on a real port, against a real SQLite
+//! file and (when `TEST_POSTGRES_URL` is set; CI always sets it) a real
+//! PostgreSQL database. Every test runs once per backend.
+
+mod helpers;
+
+mod errors;
+mod health_and_contract;
+mod imports;
+mod isolation;
+mod reports;
+mod tricky_files;
+mod users;
