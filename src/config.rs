@@ -7,7 +7,12 @@ use clap::{Args, ValueEnum};
 pub struct GlobalConfig {
     /// The database: a SQLite file (`sqlite://path` or a bare path) or a
     /// `postgres://` URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://bulk-invite.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://bulk-invite.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// Log format: human-readable text or one JSON object per line.

@@ -62,7 +62,11 @@ impl ApiError {
     }
 
     /// 400 with the given slug and title.
-    pub fn bad_request(slug: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn bad_request(
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> ApiError {
         ApiError::problem(StatusCode::BAD_REQUEST, slug, title, detail)
     }
 
@@ -78,7 +82,12 @@ impl ApiError {
 
     /// 401 for a missing or unknown API key.
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
-        ApiError::problem(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+        ApiError::problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
     }
 
     /// The problem document this error is answered with.
@@ -160,7 +169,8 @@ mod tests {
 
     #[test]
     fn a_problem_serialises_to_the_rfc_9457_shape() {
-        let error = ApiError::bad_request("invalid-limit", "Invalid limit", "limit must be 1 to 1000");
+        let error =
+            ApiError::bad_request("invalid-limit", "Invalid limit", "limit must be 1 to 1000");
         let json = serde_json::to_value(error.to_problem()).unwrap();
         assert_eq!(
             json,

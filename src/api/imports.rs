@@ -111,7 +111,10 @@ pub async fn create_import(
     let view = ImportView::from(import);
     Ok(HttpResponse::Created()
         .insert_header(("Location", view.links.this.clone()))
-        .insert_header(("Idempotent-Replayed", if replayed { "true" } else { "false" }))
+        .insert_header((
+            "Idempotent-Replayed",
+            if replayed { "true" } else { "false" },
+        ))
         .json(view))
 }
 
@@ -134,10 +137,19 @@ pub async fn list_imports(
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = pagination::limit(params.limit)?;
-    let before = params.cursor.as_deref().map(|c| pagination::decode('i', c)).transpose()?;
+    let before = params
+        .cursor
+        .as_deref()
+        .map(|c| pagination::decode('i', c))
+        .transpose()?;
     let account_id = auth.0.id;
     let page = blocking(&state, move |conn| {
-        Ok(imports::history(conn, &account_id, before.as_deref(), limit + 1)?)
+        Ok(imports::history(
+            conn,
+            &account_id,
+            before.as_deref(),
+            limit + 1,
+        )?)
     })
     .await?;
     let (page, next) = split_page(page, limit);
@@ -186,9 +198,11 @@ pub async fn find(
     account_id: String,
     id: String,
 ) -> Result<crate::db::models::Import, ApiError> {
-    blocking(state, move |conn| Ok(imports::find(conn, &account_id, &id)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("import"))
+    blocking(state, move |conn| {
+        Ok(imports::find(conn, &account_id, &id)?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("import"))
 }
 
 /// Splits a page fetched with one extra row into the page and whether more follow.

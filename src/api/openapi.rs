@@ -81,8 +81,12 @@ pub fn json() -> Result<String, serde_json::Error> {
 #[get("/openapi.json")]
 pub async fn spec() -> HttpResponse {
     match json() {
-        Ok(body) => HttpResponse::Ok().content_type("application/json").body(body),
-        Err(error) => actix_web::ResponseError::error_response(&super::ApiError::Internal(error.into())),
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        Err(error) => {
+            actix_web::ResponseError::error_response(&super::ApiError::Internal(error.into()))
+        }
     }
 }
 

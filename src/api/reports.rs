@@ -70,7 +70,11 @@ pub async fn get_report(
     let statuses = parse_statuses(&params.status)?;
     let csv = wants_csv(&req, params.format.as_deref())?;
     let limit = pagination::limit(params.limit)?;
-    let after = params.cursor.as_deref().map(pagination::decode_position).transpose()?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(pagination::decode_position)
+        .transpose()?;
     let import = find(&state, auth.0.id, id.into_inner()).await?;
     if csv {
         let filename = format!("attachment; filename=\"report-{}.csv\"", import.id);
@@ -82,7 +86,13 @@ pub async fn get_report(
     }
     let import_id = import.id.clone();
     let rows = blocking(&state, move |conn| {
-        Ok(reports::page(conn, &import_id, &statuses, after.unwrap_or(0), limit + 1)?)
+        Ok(reports::page(
+            conn,
+            &import_id,
+            &statuses,
+            after.unwrap_or(0),
+            limit + 1,
+        )?)
     })
     .await?;
     let (rows, next) = split_page(rows, limit);
@@ -101,14 +111,16 @@ fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse::<EntryStatus>().map(EntryStatus::as_str).map_err(|_| {
-                let known: Vec<&str> = EntryStatus::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::bad_request(
-                    "invalid-status",
-                    "Invalid status",
-                    format!("Unknown status {v:?}; use one of: {}.", known.join(", ")),
-                )
-            })
+            v.parse::<EntryStatus>()
+                .map(EntryStatus::as_str)
+                .map_err(|_| {
+                    let known: Vec<&str> = EntryStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::bad_request(
+                        "invalid-status",
+                        "Invalid status",
+                        format!("Unknown status {v:?}; use one of: {}.", known.join(", ")),
+                    )
+                })
         })
         .collect()
 }
@@ -148,12 +160,11 @@ fn stream_csv(
         let mut chunk = csv_chunk(&[], true);
         let mut after = 0;
         loop {
-            let page = pool
-                .get()
-                .map_err(ApiError::from)
-                .and_then(|mut conn| {
-                    Ok(reports::page(&mut conn, &import_id, &statuses, after, CSV_PAGE)?)
-                });
+            let page = pool.get().map_err(ApiError::from).and_then(|mut conn| {
+                Ok(reports::page(
+                    &mut conn, &import_id, &statuses, after, CSV_PAGE,
+                )?)
+            });
             let rows = match page {
                 Ok(rows) => rows,
                 Err(error) => {
@@ -164,12 +175,18 @@ fn stream_csv(
             let last = rows.len() < CSV_PAGE as usize;
             after = rows.last().map_or(after, |row| row.position);
             chunk.extend_from_slice(&csv_chunk(&rows, false));
-            if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() || last {
+            if tx
+                .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                .is_err()
+                || last
+            {
                 return;
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// Writes rows as CSV (with the header row first when asked).

@@ -135,7 +135,11 @@ fn too_large(max: u64) -> ApiError {
 }
 
 fn bad_multipart(error: actix_multipart::MultipartError) -> ApiError {
-    ApiError::bad_request("invalid-multipart", "Invalid multipart body", error.to_string())
+    ApiError::bad_request(
+        "invalid-multipart",
+        "Invalid multipart body",
+        error.to_string(),
+    )
 }
 
 fn unsupported(mime: &str) -> ApiError {

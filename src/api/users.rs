@@ -39,7 +39,9 @@ pub async fn add_users(
         return Err(ApiError::bad_request(
             "too-many-users",
             "Too many addresses",
-            format!("Send at most {MAX_USERS_PER_REQUEST} addresses per request, or import a file."),
+            format!(
+                "Send at most {MAX_USERS_PER_REQUEST} addresses per request, or import a file."
+            ),
         ));
     }
     let mut valid = Vec::with_capacity(emails.len());
@@ -54,7 +56,10 @@ pub async fn add_users(
         }
     }
     let account_id = auth.0.id;
-    let added = blocking(&state, move |conn| Ok(users::add(conn, &account_id, valid)?)).await?;
+    let added = blocking(&state, move |conn| {
+        Ok(users::add(conn, &account_id, valid)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(AddedUsers {
         added: added.created.into_iter().map(UserView::from).collect(),
         existing: added.existing,
@@ -81,7 +86,11 @@ pub async fn list_users(
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = pagination::limit(params.limit)?;
-    let after = params.cursor.as_deref().map(|c| pagination::decode('u', c)).transpose()?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| pagination::decode('u', c))
+        .transpose()?;
     let account_id = auth.0.id;
     let rows = blocking(&state, move |conn| {
         Ok(users::list(conn, &account_id, after.as_deref(), limit + 1)?)

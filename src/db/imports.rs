@@ -74,7 +74,9 @@ pub fn create(
             .execute(conn)?;
         let tally = write_entries(conn, account_id, &id, upload.text, &known, created_at)?;
         finish(conn, &id, tally, created_at)?;
-        Ok(Created::New(find(conn, account_id, &id)?.ok_or(diesel::result::Error::NotFound)?))
+        Ok(Created::New(
+            find(conn, account_id, &id)?.ok_or(diesel::result::Error::NotFound)?,
+        ))
     })
 }
 

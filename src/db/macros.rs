@@ -9,7 +9,9 @@ macro_rules! insert_rows {
                 diesel::insert_into($table).values($rows).execute(c)?;
             }
             $crate::db::DbConnection::Pg(c) => {
-                diesel::copy_from($table).from_insertable($rows).execute(c)?;
+                diesel::copy_from($table)
+                    .from_insertable($rows)
+                    .execute(c)?;
             }
         }
     };

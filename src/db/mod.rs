@@ -11,9 +11,9 @@ pub mod schema;
 pub mod users;
 
 use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
@@ -92,9 +92,9 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         let conn = match &self.url {
-            DbUrl::Postgres(url) => {
-                DbConnection::Pg(PgConnection::establish(url).map_err(Self::Error::ConnectionError)?)
-            }
+            DbUrl::Postgres(url) => DbConnection::Pg(
+                PgConnection::establish(url).map_err(Self::Error::ConnectionError)?,
+            ),
             DbUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(Self::Error::ConnectionError)?;
@@ -112,7 +112,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(Self::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(Self::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -152,7 +153,9 @@ where
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
         DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
     }
     match f(conn) {

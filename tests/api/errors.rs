@@ -69,7 +69,9 @@ async fn an_unsupported_content_type_is_refused(app: TestApp) {
 }
 
 async fn binary_content_is_refused_naming_the_line(app: TestApp) {
-    let response = app.upload(b"ann@x.io\nbob@y.io\n\x00\x01\x02".to_vec()).await;
+    let response = app
+        .upload(b"ann@x.io\nbob@y.io\n\x00\x01\x02".to_vec())
+        .await;
 
     let detail = assert_problem(response, 415, "binary-content").await;
     assert!(detail.contains("line 3"), "{detail}");
@@ -77,7 +79,9 @@ async fn binary_content_is_refused_naming_the_line(app: TestApp) {
 }
 
 async fn text_that_is_not_utf8_is_refused_naming_the_line(app: TestApp) {
-    let response = app.upload(b"ann@x.io\r\nbob@y.io\r\nj\xf6rg@z.de\r\n".to_vec()).await;
+    let response = app
+        .upload(b"ann@x.io\r\nbob@y.io\r\nj\xf6rg@z.de\r\n".to_vec())
+        .await;
 
     let detail = assert_problem(response, 422, "invalid-encoding").await;
     assert!(detail.contains("line 3"), "{detail}");
@@ -104,7 +108,10 @@ async fn bad_cursors_statuses_and_limits_are_bad_requests(app: TestApp) {
         (format!("{report}?cursor=bm9wZQ"), "invalid-cursor"),
         ("/imports?cursor=cDox".to_owned(), "invalid-cursor"),
         ("/users?cursor=garbage".to_owned(), "invalid-cursor"),
-        (format!("{report}?status=queued&status=lost"), "invalid-status"),
+        (
+            format!("{report}?status=queued&status=lost"),
+            "invalid-status",
+        ),
         (format!("{report}?limit=0"), "invalid-limit"),
         (format!("{report}?limit=100000"), "invalid-limit"),
         (format!("{report}?limit=ten"), "invalid-query"),
@@ -146,7 +153,9 @@ async fn a_file_over_the_limit_is_refused_with_413_and_nothing_is_stored(backend
         .post(app.url("/imports"))
         .bearer_auth(&app.api_key)
         .header("Content-Type", "text/plain")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();

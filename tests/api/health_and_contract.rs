@@ -19,7 +19,12 @@ async fn health_and_readiness_answer_without_a_key(app: TestApp) {
 }
 
 async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestApp) {
-    let served = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let served = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(served.status(), 200);
     let served = served.text().await.unwrap();
     let committed = include_str!("../../openapi/openapi.json");
@@ -28,15 +33,35 @@ async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestA
         "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json` and commit it"
     );
     let spec: Value = serde_json::from_str(&served).unwrap();
-    for path in ["/imports", "/imports/{id}", "/imports/{id}/report", "/users", "/healthz", "/readyz"] {
+    for path in [
+        "/imports",
+        "/imports/{id}",
+        "/imports/{id}/report",
+        "/users",
+        "/healthz",
+        "/readyz",
+    ] {
         assert!(spec["paths"][path].is_object(), "{path} is documented");
     }
-    assert_eq!(spec["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    assert_eq!(
+        spec["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
 
-    let ui = app.client.get(app.url("/swagger-ui/")).send().await.unwrap();
+    let ui = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ui.status(), 200);
     let html = ui.text().await.unwrap();
     assert!(html.contains("swagger-ui"));
-    let init = app.client.get(app.url("/swagger-ui/swagger-initializer.js")).send().await.unwrap();
+    let init = app
+        .client
+        .get(app.url("/swagger-ui/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
     assert!(init.text().await.unwrap().contains("/openapi.json"));
 }

@@ -206,7 +206,12 @@ impl TestApp {
 
     /// How many imports the account's history holds.
     pub async fn history_len(&self) -> usize {
-        let history: Value = self.get("/imports?limit=1000").await.json().await.expect("JSON");
+        let history: Value = self
+            .get("/imports?limit=1000")
+            .await
+            .json()
+            .await
+            .expect("JSON");
         history["imports"].as_array().expect("imports").len()
     }
 
@@ -253,7 +258,10 @@ fn create_database(admin: &str, name: &str) -> String {
         .execute(&mut conn)
         .expect("create test database");
     let (base, _) = admin.rsplit_once('/').expect("URL with a database path");
-    let query = admin.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = admin
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{base}/{name}{query}")
 }
 
@@ -281,15 +289,36 @@ pub fn counts(import: &Value) -> &Value {
     let n = |k: &str| c[k].as_i64().unwrap_or_else(|| panic!("count {k}"));
     assert_eq!(
         n("entries"),
-        n("invalid") + n("duplicate") + n("existing_user") + n("suppressed") + n("already_invited") + n("invited"),
+        n("invalid")
+            + n("duplicate")
+            + n("existing_user")
+            + n("suppressed")
+            + n("already_invited")
+            + n("invited"),
         "counts add up: {c}"
     );
-    let invitation_states = ["queued", "sent", "failed", "delivered", "bounced", "complained", "accepted", "expired", "revoked"];
-    assert_eq!(n("invited"), invitation_states.iter().map(|k| n(k)).sum::<i64>());
+    let invitation_states = [
+        "queued",
+        "sent",
+        "failed",
+        "delivered",
+        "bounced",
+        "complained",
+        "accepted",
+        "expired",
+        "revoked",
+    ];
+    assert_eq!(
+        n("invited"),
+        invitation_states.iter().map(|k| n(k)).sum::<i64>()
+    );
     c
 }
 
 /// The statuses of report entries, in order.
 pub fn statuses(entries: &[Value]) -> Vec<&str> {
-    entries.iter().map(|e| e["status"].as_str().expect("status")).collect()
+    entries
+        .iter()
+        .map(|e| e["status"].as_str().expect("status"))
+        .collect()
 }

@@ -17,7 +17,9 @@ both_backends!(
 );
 
 async fn an_upload_answers_201_with_location_and_counts_that_add_up(app: TestApp) {
-    let response = app.upload("ann@x.io\nBob <bob@y.io>\nnot-an-address\nANN@X.IO\n").await;
+    let response = app
+        .upload("ann@x.io\nBob <bob@y.io>\nnot-an-address\nANN@X.IO\n")
+        .await;
 
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -28,8 +30,14 @@ async fn an_upload_answers_201_with_location_and_counts_that_add_up(app: TestApp
     assert_eq!(import["status"], "dispatching");
     assert_eq!(import["links"]["report"], format!("/imports/{id}/report"));
     let c = counts(&import);
-    assert_eq!((c["entries"].as_i64(), c["invalid"].as_i64()), (Some(4), Some(1)));
-    assert_eq!((c["duplicate"].as_i64(), c["queued"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(
+        (c["entries"].as_i64(), c["invalid"].as_i64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(
+        (c["duplicate"].as_i64(), c["queued"].as_i64()),
+        (Some(1), Some(2))
+    );
     let fetched: Value = app.get(&location).await.json().await.unwrap();
     assert_eq!(fetched, import);
     assert_eq!(app.count_rows("invitations"), 2);
@@ -55,7 +63,13 @@ async fn each_entry_gets_the_status_the_account_state_calls_for(app: TestApp) {
     let entries = app.report(import["id"].as_str().unwrap()).await;
     assert_eq!(
         statuses(&entries),
-        ["queued", "invalid", "duplicate", "existing_user", "already_invited"]
+        [
+            "queued",
+            "invalid",
+            "duplicate",
+            "existing_user",
+            "already_invited"
+        ]
     );
     assert_eq!(entries[1]["reason"], "multiple_at");
     assert_eq!(entries[2]["email"], "new@x.io");
@@ -71,7 +85,10 @@ async fn a_second_import_of_the_same_addresses_says_already_invited(app: TestApp
     let second = app.import("Ann@x.io\nbob@Y.io\ncarol@z.io").await;
 
     let c = counts(&second);
-    assert_eq!((c["already_invited"].as_i64(), c["queued"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (c["already_invited"].as_i64(), c["queued"].as_i64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(app.count_rows("invitations"), 3);
 }
 
@@ -94,9 +111,13 @@ async fn a_retried_upload_with_the_same_idempotency_key_returns_the_first_import
     let first = send().await;
     let second = send().await;
 
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (201, 201));
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (201, 201)
+    );
     assert_eq!(second.headers()["idempotent-replayed"], "true");
-    let (first, second): (Value, Value) = (first.json().await.unwrap(), second.json().await.unwrap());
+    let (first, second): (Value, Value) =
+        (first.json().await.unwrap(), second.json().await.unwrap());
     assert_eq!(first["id"], second["id"]);
     assert_eq!(app.history_len().await, 1);
     assert_eq!(app.count_rows("invitations"), 2);
@@ -145,9 +166,17 @@ async fn a_dry_run_predicts_the_real_run_and_writes_nothing(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["position"].as_i64().unwrap(), e["status"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["position"].as_i64().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(skipped, [(2, "duplicate"), (3, "invalid"), (4, "existing_user")]);
+    assert_eq!(
+        skipped,
+        [(2, "duplicate"), (3, "invalid"), (4, "existing_user")]
+    );
 }
 
 async fn a_file_of_only_invalid_entries_is_a_completed_import(app: TestApp) {
@@ -162,7 +191,12 @@ async fn a_file_of_only_invalid_entries_is_a_completed_import(app: TestApp) {
 async fn the_history_lists_imports_newest_first_page_by_page(app: TestApp) {
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(app.import(format!("user{n}@x.io")).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.import(format!("user{n}@x.io")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     ids.reverse();
 

@@ -37,11 +37,15 @@ async fn a_report_pages_through_every_entry_in_file_order(app: TestApp) {
 }
 
 async fn a_status_filter_returns_only_those_entries_and_pages_too(app: TestApp) {
-    let import = app.import("a@x.io\nbad\nA@x.io\nb@x.io\nworse\nB@X.IO\n").await;
+    let import = app
+        .import("a@x.io\nbad\nA@x.io\nb@x.io\nworse\nB@X.IO\n")
+        .await;
     let id = import["id"].as_str().unwrap();
 
     let page: Value = app
-        .get(&format!("/imports/{id}/report?status=invalid&status=duplicate&limit=3"))
+        .get(&format!(
+            "/imports/{id}/report?status=invalid&status=duplicate&limit=3"
+        ))
         .await
         .json()
         .await
@@ -50,7 +54,9 @@ async fn a_status_filter_returns_only_those_entries_and_pages_too(app: TestApp) 
     assert_eq!(statuses(entries), ["invalid", "duplicate", "invalid"]);
     let cursor = page["next_cursor"].as_str().unwrap();
     let rest: Value = app
-        .get(&format!("/imports/{id}/report?status=invalid,duplicate&limit=3&cursor={cursor}"))
+        .get(&format!(
+            "/imports/{id}/report?status=invalid,duplicate&limit=3&cursor={cursor}"
+        ))
         .await
         .json()
         .await
@@ -68,7 +74,10 @@ async fn the_csv_report_holds_every_row_with_formulas_defused(app: TestApp) {
     let response = app.get(&format!("/imports/{id}/report?format=csv")).await;
 
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let body = response.text().await.unwrap();
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(
@@ -85,7 +94,9 @@ async fn the_csv_report_holds_every_row_with_formulas_defused(app: TestApp) {
 }
 
 async fn the_csv_report_can_be_asked_for_with_the_accept_header_and_filtered(app: TestApp) {
-    let file: String = (1..=12_000).map(|n| format!("u{n}@x.io\nbad{n}\n")).collect();
+    let file: String = (1..=12_000)
+        .map(|n| format!("u{n}@x.io\nbad{n}\n"))
+        .collect();
     let import = app.import(file).await;
     let id = import["id"].as_str().unwrap();
 

@@ -17,12 +17,18 @@ const CASES: &[(&str, &[u8], Expected)] = &[
     (
         "UTF-8 BOM",
         b"\xEF\xBB\xBFann@x.io\nbob@y.io",
-        &[(1, "ann@x.io", Some("ann@x.io"), "queued"), (2, "bob@y.io", Some("bob@y.io"), "queued")],
+        &[
+            (1, "ann@x.io", Some("ann@x.io"), "queued"),
+            (2, "bob@y.io", Some("bob@y.io"), "queued"),
+        ],
     ),
     (
         "CRLF line ends",
         b"ann@x.io\r\nbob@y.io\r\n",
-        &[(1, "ann@x.io", Some("ann@x.io"), "queued"), (2, "bob@y.io", Some("bob@y.io"), "queued")],
+        &[
+            (1, "ann@x.io", Some("ann@x.io"), "queued"),
+            (2, "bob@y.io", Some("bob@y.io"), "queued"),
+        ],
     ),
     (
         "CR-only line ends",
@@ -36,7 +42,10 @@ const CASES: &[(&str, &[u8], Expected)] = &[
     (
         "blank lines and trailing separators",
         b"\n\nann@x.io,;\n  \n\t\nbob@y.io;,\n\n",
-        &[(3, "ann@x.io", Some("ann@x.io"), "queued"), (6, "bob@y.io", Some("bob@y.io"), "queued")],
+        &[
+            (3, "ann@x.io", Some("ann@x.io"), "queued"),
+            (6, "bob@y.io", Some("bob@y.io"), "queued"),
+        ],
     ),
     (
         "commas, semicolons and spaces",
@@ -59,14 +68,22 @@ const CASES: &[(&str, &[u8], Expected)] = &[
     (
         "an unclosed quote does not swallow the next line",
         b"\"Lee, Ann <ann@x.io>\nbob@y.io\n",
-        &[(1, "\"Lee, Ann <ann@x.io>", None, "invalid"), (2, "bob@y.io", Some("bob@y.io"), "queued")],
+        &[
+            (1, "\"Lee, Ann <ann@x.io>", None, "invalid"),
+            (2, "bob@y.io", Some("bob@y.io"), "queued"),
+        ],
     ),
     (
         "international domain to punycode, duplicates by case",
         "ann@Bücher.de\nANN@xn--bcher-kva.de\n".as_bytes(),
         &[
             (1, "ann@Bücher.de", Some("ann@xn--bcher-kva.de"), "queued"),
-            (2, "ANN@xn--bcher-kva.de", Some("ANN@xn--bcher-kva.de"), "duplicate"),
+            (
+                2,
+                "ANN@xn--bcher-kva.de",
+                Some("ANN@xn--bcher-kva.de"),
+                "duplicate",
+            ),
         ],
     ),
     (
@@ -99,7 +116,9 @@ async fn tricky_files_are_read_like_a_mail_clients_address_list(app: TestApp) {
 }
 
 async fn a_very_long_line_of_addresses_is_every_one_an_entry(app: TestApp) {
-    let line: Vec<String> = (0..50_000).map(|n| format!("person{n}@example.com")).collect();
+    let line: Vec<String> = (0..50_000)
+        .map(|n| format!("person{n}@example.com"))
+        .collect();
     let file = line.join(", ");
     assert!(file.len() > 1_000_000);
 
@@ -144,5 +163,7 @@ fn cursor_after(position: i64) -> String {
 fn reset_invitations(app: &TestApp) {
     use diesel::RunQueryDsl;
     let mut conn = app.pool.get().unwrap();
-    diesel::sql_query("DELETE FROM invitations").execute(&mut *conn).unwrap();
+    diesel::sql_query("DELETE FROM invitations")
+        .execute(&mut *conn)
+        .unwrap();
 }

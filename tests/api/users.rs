@@ -10,20 +10,38 @@ both_backends!(
 );
 
 async fn added_users_are_normalised_listed_and_never_duplicated(app: TestApp) {
-    let first = app.add_users(&["Ann@X.IO", "bob@y.io", "nope", "ann@x.io"]).await;
+    let first = app
+        .add_users(&["Ann@X.IO", "bob@y.io", "nope", "ann@x.io"])
+        .await;
 
-    let added: Vec<&str> = first["added"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    let added: Vec<&str> = first["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
     assert_eq!(added, ["Ann@x.io", "bob@y.io"]);
     assert_eq!(first["existing"], json!(["ann@x.io"]));
-    assert_eq!(first["invalid"], json!([{"email": "nope", "reason": "missing_at"}]));
+    assert_eq!(
+        first["invalid"],
+        json!([{"email": "nope", "reason": "missing_at"}])
+    );
 
     let second = app.add_users(&["BOB@y.io", "carol@z.io"]).await;
     assert_eq!(second["existing"], json!(["BOB@y.io"]));
 
     let page: Value = app.get("/users?limit=2").await.json().await.unwrap();
     let cursor = page["next_cursor"].as_str().unwrap();
-    let rest: Value = app.get(&format!("/users?limit=2&cursor={cursor}")).await.json().await.unwrap();
-    let emails: Vec<&str> = page["users"].as_array().unwrap().iter()
+    let rest: Value = app
+        .get(&format!("/users?limit=2&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
         .chain(rest["users"].as_array().unwrap())
         .map(|u| u["email"].as_str().unwrap())
         .collect();
