@@ -1,6 +1,6 @@
 //! The command line: `serve`, `migrate`, `accounts create NAME`, `openapi`.
 
-use crate::config::{GlobalConfig, ServeConfig};
+use crate::config::{DispatchConfig, GlobalConfig, ServeConfig};
 use crate::db::{self, DbUrl};
 use crate::{startup, telemetry};
 use anyhow::Context;
@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (migrating the database first).
     Serve(ServeConfig),
+    /// Send queued invitations (the dispatcher alone, without the API).
+    Worker(DispatchConfig),
     /// Run the pending database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -66,6 +68,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("API key (shown only once): {key}");
             Ok(())
         }
+        Command::Worker(config) => {
+            let pool = open(&url)?;
+            let dispatcher = crate::dispatch::Dispatcher::new(pool, &config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let task = tokio::spawn(dispatcher.run(stopped));
+                wait_for_signal().await?;
+                tracing::info!("stopping: finishing the current batch");
+                let _ = stop.send(true);
+                task.await?;
+                Ok(())
+            })
+        }
         Command::Serve(config) => {
             let pool = open(&url)?;
             bootstrap(&pool, config.bootstrap_api_key.as_deref())?;
@@ -77,6 +93,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result?,
+    }
+    Ok(())
 }
 
 /// Connects and migrates.

@@ -1,5 +1,6 @@
 //! Configuration: command-line flags, each with an environment fallback.
 
+use crate::dispatch::providers::{ProviderConfig, ProviderKind};
 use clap::{Args, ValueEnum};
 
 /// Settings every command shares.
@@ -48,6 +49,14 @@ pub struct ServeConfig {
     /// Worker threads of the HTTP server (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+
+    /// Run the dispatcher inside this process (`false` when separate
+    /// `bulk-invite worker` processes send the invitations).
+    #[arg(long, env = "SERVE_DISPATCHER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dispatcher: bool,
+
+    #[command(flatten)]
+    pub dispatch: DispatchConfig,
 }
 
 impl ServeConfig {
@@ -58,6 +67,141 @@ impl ServeConfig {
             max_upload_bytes: 32 * 1024 * 1024,
             bootstrap_api_key: None,
             http_workers: None,
+            dispatcher: true,
+            dispatch: DispatchConfig::default(),
+        }
+    }
+}
+
+/// Settings of invitation dispatch (`bulk-invite worker`, and `serve`
+/// unless its dispatcher is turned off).
+#[derive(Debug, Clone, Args)]
+pub struct DispatchConfig {
+    /// Which provider sends the invitation emails.
+    #[arg(long, env = "EMAIL_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
+    pub email_provider: ProviderKind,
+
+    /// The sender address of invitation emails.
+    #[arg(long, env = "EMAIL_FROM", default_value = "invites@localhost")]
+    pub email_from: String,
+
+    /// The base of the accept link in emails (`<base>/invitations/accept/<token>`).
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_base_url: String,
+
+    /// Postmark's API base URL.
+    #[arg(long, env = "POSTMARK_BASE_URL")]
+    pub postmark_base_url: Option<String>,
+    /// Postmark's server token.
+    #[arg(long, env = "POSTMARK_SERVER_TOKEN", hide_env_values = true)]
+    pub postmark_server_token: Option<String>,
+    /// Postmark's message stream for invitations.
+    #[arg(long, env = "POSTMARK_MESSAGE_STREAM", default_value = "outbound")]
+    pub postmark_message_stream: String,
+    /// Resend's API base URL.
+    #[arg(long, env = "RESEND_BASE_URL")]
+    pub resend_base_url: Option<String>,
+    /// Resend's API key.
+    #[arg(long, env = "RESEND_API_KEY", hide_env_values = true)]
+    pub resend_api_key: Option<String>,
+    /// SendGrid's API base URL.
+    #[arg(long, env = "SENDGRID_BASE_URL")]
+    pub sendgrid_base_url: Option<String>,
+    /// SendGrid's API key.
+    #[arg(long, env = "SENDGRID_API_KEY", hide_env_values = true)]
+    pub sendgrid_api_key: Option<String>,
+    /// Mailpit's base URL (local development).
+    #[arg(long, env = "MAILPIT_BASE_URL")]
+    pub mailpit_base_url: Option<String>,
+    /// Mailpit's basic-auth credentials as `user:password`, if it asks for them.
+    #[arg(long, env = "MAILPIT_AUTH", hide_env_values = true)]
+    pub mailpit_auth: Option<String>,
+
+    /// Seconds before a request to the provider times out.
+    #[arg(long, env = "EMAIL_TIMEOUT_SECS", default_value_t = 15)]
+    pub email_timeout_secs: u64,
+    /// Messages per second at most (0: the provider's documented default).
+    #[arg(long, env = "EMAIL_RATE_LIMIT", default_value_t = 0.0)]
+    pub email_rate_limit: f64,
+    /// Attempts per invitation before it is `failed`.
+    #[arg(long, env = "DISPATCH_MAX_ATTEMPTS", default_value_t = 8)]
+    pub max_attempts: i32,
+    /// Invitations per batch (0: the provider's largest batch).
+    #[arg(long, env = "DISPATCH_BATCH_SIZE", default_value_t = 0)]
+    pub batch_size: usize,
+    /// Seconds a claimed batch stays leased; after that another worker may
+    /// send what was not recorded.
+    #[arg(long, env = "DISPATCH_LEASE_SECS", default_value_t = 120)]
+    pub lease_secs: u64,
+    /// Milliseconds to wait when the queue is empty.
+    #[arg(long, env = "DISPATCH_POLL_MS", default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Seconds to wait after the provider refused our credentials before trying again.
+    #[arg(long, env = "DISPATCH_PAUSE_SECS", default_value_t = 60)]
+    pub pause_secs: u64,
+    /// First retry delay in milliseconds; it doubles per attempt (with jitter).
+    #[arg(long, env = "DISPATCH_BACKOFF_MS", default_value_t = 2_000)]
+    pub backoff_ms: u64,
+
+    /// Days an invitation stays valid after it is sent.
+    #[arg(long, env = "INVITATION_TTL_DAYS", default_value_t = 7)]
+    pub invitation_ttl_days: i64,
+    /// A folder with `subject.txt`, `body.txt` or `body.html` to replace the built-in email.
+    #[arg(long, env = "EMAIL_TEMPLATE_DIR")]
+    pub email_template_dir: Option<std::path::PathBuf>,
+    /// The secret accept tokens are derived from. Give every process the
+    /// same one, so a batch retried by another worker carries the same link
+    /// (unset: a random secret per process).
+    #[arg(long, env = "BULK_INVITE_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> DispatchConfig {
+        DispatchConfig {
+            email_provider: ProviderKind::Log,
+            email_from: "invites@localhost".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            postmark_base_url: None,
+            postmark_server_token: None,
+            postmark_message_stream: "outbound".into(),
+            resend_base_url: None,
+            resend_api_key: None,
+            sendgrid_base_url: None,
+            sendgrid_api_key: None,
+            mailpit_base_url: None,
+            mailpit_auth: None,
+            email_timeout_secs: 15,
+            email_rate_limit: 0.0,
+            max_attempts: 8,
+            batch_size: 0,
+            lease_secs: 120,
+            poll_ms: 500,
+            pause_secs: 60,
+            backoff_ms: 2_000,
+            invitation_ttl_days: 7,
+            email_template_dir: None,
+            token_secret: None,
+        }
+    }
+}
+
+impl DispatchConfig {
+    /// The chosen provider's settings.
+    pub fn provider(&self) -> ProviderConfig {
+        let (base_url, api_key) = match self.email_provider {
+            ProviderKind::Log => (&None, &None),
+            ProviderKind::Postmark => (&self.postmark_base_url, &self.postmark_server_token),
+            ProviderKind::Resend => (&self.resend_base_url, &self.resend_api_key),
+            ProviderKind::Sendgrid => (&self.sendgrid_base_url, &self.sendgrid_api_key),
+            ProviderKind::Mailpit => (&self.mailpit_base_url, &self.mailpit_auth),
+        };
+        ProviderConfig {
+            kind: self.email_provider,
+            base_url: base_url.clone(),
+            api_key: api_key.clone(),
+            timeout: std::time::Duration::from_secs(self.email_timeout_secs),
+            postmark_message_stream: self.postmark_message_stream.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod dispatch;
 pub mod domain;
 pub mod startup;
 pub mod telemetry;

@@ -4,6 +4,7 @@ use super::{blocking, ApiError};
 use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use diesel::connection::SimpleConnection;
+use crate::dispatch::DispatchState;
 use serde::Serialize;
 
 /// A health answer.
@@ -12,16 +13,24 @@ pub struct Health {
     /// `ok` or `ready`.
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// The in-process dispatcher's state (absent when this process runs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<DispatchState>,
 }
 
 /// Liveness: the process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        dispatch: None,
+    })
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the database answers a query. The body also shows whether
+/// the in-process dispatcher is running or paused (a paused dispatcher
+/// does not make the API unready: uploads still work and queue).
 #[utoipa::path(
     get, path = "/readyz", tag = "health",
     responses(
@@ -36,7 +45,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             .map_err(|e| ApiError::Unavailable(e.into()))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ready",
+        dispatch: state.dispatch.as_ref().map(|status| status.get()),
+    }))
 }
 
 use super::Problem;

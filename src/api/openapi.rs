@@ -45,6 +45,7 @@ use utoipa_swagger_ui::SwaggerUi;
         EntryStatus,
         ImportStatus,
         health::Health,
+        crate::dispatch::DispatchState,
     )),
     modifiers(&BearerAuth),
     tags(

@@ -4,6 +4,7 @@
 #[macro_use]
 mod macros;
 pub mod accounts;
+pub mod dispatch;
 pub mod imports;
 pub mod models;
 pub mod reports;

@@ -94,6 +94,8 @@ impl TestApp {
             .expect("account");
         let mut config = ServeConfig::with_bind_addr("127.0.0.1:0");
         config.http_workers = Some(2);
+        // Most tests look at invitations as imported; dispatch tests turn it on.
+        config.dispatcher = false;
         configure(&mut config);
         let app = Application::build(config, pool.clone()).await.expect("app");
         let address = format!("http://{}", app.address());

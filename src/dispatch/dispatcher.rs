@@ -1,0 +1,274 @@
+//! The dispatcher loop: claim a batch under a lease, render it, send it
+//! through the provider, record each outcome; pause on credential errors,
+//! back off on transient ones, and stop cleanly between batches.
+
+use super::pace::{backoff, RateLimit};
+use super::provider::{Batch, BatchError, Message, Outcome, Provider, SharedContent};
+use super::providers::{self, ProviderKind};
+use super::template::{substitutions, EmailValues, Templates};
+use super::token::{self, TokenMaker};
+use super::DispatchStatus;
+use crate::config::DispatchConfig;
+use crate::db::dispatch::{self as queue, Claimed, Record};
+use crate::db::{now, DbConnection, Pool};
+use anyhow::Context;
+use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What one [`Dispatcher::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A batch of this many invitations was tried and recorded.
+    Batch(usize),
+    /// Nothing was due.
+    Idle,
+    /// The provider refused our credentials or account; the batch was released.
+    Paused,
+}
+
+/// Sends queued invitations. Any number may run, in any number of
+/// processes, against one database.
+pub struct Dispatcher {
+    pool: Pool,
+    provider: Arc<dyn Provider>,
+    templates: Templates,
+    shared: SharedContent,
+    tokens: TokenMaker,
+    config: DispatchConfig,
+    batch_size: usize,
+    status: Arc<DispatchStatus>,
+    owner: String,
+}
+
+impl Dispatcher {
+    /// Builds a dispatcher from the configuration (checking the provider
+    /// settings and templates now, so a mistake stops the start).
+    pub fn new(pool: Pool, config: &DispatchConfig) -> anyhow::Result<Dispatcher> {
+        let provider = providers::build(&config.provider())?;
+        let templates = Templates::load(config.email_template_dir.as_deref())?;
+        let shared = templates.shared()?;
+        if config.token_secret.is_none() {
+            tracing::warn!(
+                "BULK_INVITE_TOKEN_SECRET is not set: using a random secret for this process; \
+                 set the same secret on every process so a batch retried elsewhere carries the same link"
+            );
+        }
+        let batch_size = match config.batch_size {
+            0 => provider.max_batch(),
+            n => n.min(provider.max_batch()),
+        };
+        Ok(Dispatcher {
+            status: Arc::new(DispatchStatus::new(provider.name())),
+            pool,
+            provider,
+            templates,
+            shared,
+            tokens: TokenMaker::new(config.token_secret.as_deref()),
+            config: config.clone(),
+            batch_size,
+            owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// The state `/readyz` shows.
+    pub fn status(&self) -> Arc<DispatchStatus> {
+        self.status.clone()
+    }
+
+    /// Runs until `shutdown` turns true; a batch in progress is finished
+    /// and recorded first, so no lease is left behind.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut rate = RateLimit::new(self.rate_limit());
+        tracing::info!(provider = self.provider.name(), owner = %self.owner, batch = self.batch_size, "dispatcher started");
+        while !*shutdown.borrow() {
+            let wait = match self.step(&mut rate).await {
+                Ok(Step::Batch(_)) => continue,
+                Ok(Step::Idle) => Duration::from_millis(self.config.poll_ms),
+                Ok(Step::Paused) => Duration::from_secs(self.config.pause_secs),
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "dispatch step failed");
+                    Duration::from_millis(self.config.poll_ms)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!(owner = %self.owner, "dispatcher stopped");
+    }
+
+    /// Claims, sends and records one batch.
+    pub async fn step(&self, rate: &mut RateLimit) -> anyhow::Result<Step> {
+        let (owner, limit) = (self.owner.clone(), self.batch_size as i64);
+        let lease = chrono::Duration::seconds(self.config.lease_secs as i64);
+        let claimed = self
+            .db(move |conn| {
+                let now = now();
+                Ok(queue::claim(conn, &owner, now, now + lease, limit)?)
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let accounts: Vec<String> = claimed.iter().map(|c| c.account_id.clone()).collect();
+        let names = self.db(move |conn| Ok(queue::account_names(conn, accounts)?)).await?;
+        let expires_at = now() + chrono::Duration::days(self.config.invitation_ttl_days);
+        let messages = self.render(&claimed, &names, expires_at)?;
+        tokio::time::sleep(rate.reserve(messages.len())).await;
+        let key = self.idempotency_key(&claimed);
+        let result = self
+            .provider
+            .send(Batch {
+                from: &self.config.email_from,
+                messages: &messages,
+                shared: &self.shared,
+                idempotency_key: &key,
+            })
+            .await;
+        if let Err(BatchError::Paused { reason }) = &result {
+            return self.pause(claimed, reason).await;
+        }
+        if self.status.get().reason.is_some() {
+            tracing::info!(provider = self.provider.name(), "dispatch resumed");
+            self.status.set_paused(None);
+        }
+        let records = self.records(claimed, result, expires_at);
+        let count = records.len();
+        self.db(move |conn| Ok(queue::record(conn, &records, now())?)).await?;
+        Ok(Step::Batch(count))
+    }
+
+    fn render(
+        &self,
+        claimed: &[Claimed],
+        names: &BTreeMap<String, String>,
+        expires_at: NaiveDateTime,
+    ) -> anyhow::Result<Vec<Message>> {
+        let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+        let base = self.config.public_base_url.trim_end_matches('/');
+        claimed
+            .iter()
+            .map(|c| {
+                let token = self.tokens.token(&c.id, c.token_version);
+                let accept_url = format!("{base}/invitations/accept/{token}");
+                let values = EmailValues {
+                    account_name: names.get(&c.account_id).map_or("your team", String::as_str),
+                    email: &c.email,
+                    accept_url: &accept_url,
+                    expires_at: &expires,
+                };
+                let rendered = self.templates.render(&values).context("rendering an invitation")?;
+                Ok(Message {
+                    invitation_id: c.id.clone(),
+                    to: c.email.clone(),
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                    substitutions: substitutions(&values),
+                })
+            })
+            .collect()
+    }
+
+    /// One record per claimed invitation from the provider's answer.
+    fn records(
+        &self,
+        claimed: Vec<Claimed>,
+        result: Result<Vec<Outcome>, BatchError>,
+        expires_at: NaiveDateTime,
+    ) -> Vec<(Claimed, Record)> {
+        let outcomes = match result {
+            Ok(outcomes) if outcomes.len() == claimed.len() => outcomes,
+            Ok(outcomes) => {
+                let reason = format!(
+                    "the provider answered {} results for {} messages",
+                    outcomes.len(),
+                    claimed.len()
+                );
+                vec![Outcome::Retry { reason, after: None }; claimed.len()]
+            }
+            Err(BatchError::Retry { reason, after }) => {
+                tracing::warn!(provider = self.provider.name(), %reason, "batch will be retried");
+                vec![Outcome::Retry { reason, after }; claimed.len()]
+            }
+            Err(BatchError::Rejected { reason } | BatchError::Paused { reason }) => {
+                tracing::warn!(provider = self.provider.name(), %reason, "batch refused");
+                vec![Outcome::Failed { reason }; claimed.len()]
+            }
+        };
+        let base = Duration::from_millis(self.config.backoff_ms);
+        claimed
+            .into_iter()
+            .zip(outcomes)
+            .map(|(c, outcome)| {
+                let record = match outcome {
+                    Outcome::Sent { message_id } => Record::Sent {
+                        message_id,
+                        token_hash: token::hash(&self.tokens.token(&c.id, c.token_version)),
+                        expires_at,
+                    },
+                    Outcome::Failed { reason } => Record::Failed { reason },
+                    Outcome::Retry { reason, .. } if c.attempts >= self.config.max_attempts => {
+                        Record::Failed { reason }
+                    }
+                    Outcome::Retry { reason, after } => {
+                        let delay = backoff(base, c.attempts, after);
+                        let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                        Record::Retry { reason, at }
+                    }
+                };
+                (c, record)
+            })
+            .collect()
+    }
+
+    async fn pause(&self, claimed: Vec<Claimed>, reason: &str) -> anyhow::Result<Step> {
+        tracing::error!(
+            provider = self.provider.name(),
+            %reason,
+            "DISPATCH PAUSED: the provider refused our credentials or account; invitations stay queued \
+             and sending is retried every {}s",
+            self.config.pause_secs
+        );
+        self.status.set_paused(Some(reason.to_owned()));
+        let owner = self.owner.clone();
+        let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
+        self.db(move |conn| Ok(queue::release(conn, &owner, &ids)?)).await?;
+        Ok(Step::Paused)
+    }
+
+    /// The same for every retry of the same batch (same members, same
+    /// secret), so a provider that honours it sends the batch once.
+    fn idempotency_key(&self, claimed: &[Claimed]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.tokens.fingerprint());
+        for c in claimed {
+            hash.update(c.id.as_bytes());
+            hash.update(c.token_version.to_le_bytes());
+        }
+        let batch = claimed.first().map_or("", |c| c.batch_id.as_str());
+        format!("{batch}-{}", &hex::encode(hash.finalize())[..16])
+    }
+
+    fn rate_limit(&self) -> f64 {
+        match (self.config.email_rate_limit, self.config.email_provider) {
+            // Resend allows 2 requests per second by default.
+            (limit, ProviderKind::Resend) if limit <= 0.0 => 2.0 * self.batch_size as f64,
+            (limit, _) => limit.max(0.0),
+        }
+    }
+
+    async fn db<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+    }
+}

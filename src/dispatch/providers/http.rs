@@ -1,0 +1,353 @@
+//! HTTP plumbing the provider adapters share: the client, sending a request
+//! and reading its answer in full, and turning a transport error or a
+//! non-success answer into a [`BatchError`] that carries the wait the
+//! provider asked for (`Retry-After` or a rate-limit reset header).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::dispatch::provider::BatchError;
+
+/// How much of an unparsed answer body goes into a reason.
+const EXCERPT_CHARS: usize = 200;
+/// Rate-limit reset headers, in the order they are consulted after
+/// `Retry-After` (header names are case-insensitive).
+const RESET_HEADERS: [&str; 2] = ["x-ratelimit-reset", "ratelimit-reset"];
+/// A reset value above this is a Unix time, not a number of seconds to wait.
+const EPOCH_THRESHOLD: f64 = 1e9;
+
+/// The client one adapter uses for all its requests: `timeout` bounds both
+/// connecting and the whole request.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("bulk-invite/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A provider's answer, read in full.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as `T`, or `None` when it is not that JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    /// The start of the body on one line, for reasons and logs.
+    pub fn excerpt(&self) -> String {
+        let flat = self.body.split_whitespace().collect::<Vec<_>>().join(" ");
+        match flat.char_indices().nth(EXCERPT_CHARS) {
+            Some((cut, _)) => format!("{}...", &flat[..cut]),
+            None => flat,
+        }
+    }
+
+    /// `"<provider> answered <status>: <detail or body excerpt>"`.
+    pub fn reason(&self, provider: &str, detail: Option<&str>) -> String {
+        let text = detail
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.excerpt());
+        if text.is_empty() {
+            format!("{provider} answered {}", self.status)
+        } else {
+            format!("{provider} answered {}: {text}", self.status)
+        }
+    }
+
+    /// How long the provider asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers, SystemTime::now())
+    }
+}
+
+/// Sends `request` and reads the whole answer, whatever its status.
+pub(crate) async fn send(provider: &str, request: RequestBuilder) -> Result<Answer, BatchError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A request that got no answer: a timeout or a connection error is worth
+/// retrying; a request that could not even be built is a configuration
+/// problem, so sending pauses.
+pub(crate) fn transport_error(provider: &str, error: &reqwest::Error) -> BatchError {
+    let chain = error_chain(error);
+    if error.is_builder() {
+        return BatchError::Paused {
+            reason: format!("{provider}: could not build the request: {chain}"),
+        };
+    }
+    let what = if error.is_timeout() {
+        "request timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    BatchError::Retry {
+        reason: format!("{provider}: {what}: {chain}"),
+        after: None,
+    }
+}
+
+/// A batch larger than the provider takes is the dispatcher's bug, not the
+/// messages' fault: sending pauses (nothing is lost) and the reason says so.
+pub(crate) fn check_size(provider: &str, len: usize, max: usize) -> Result<(), BatchError> {
+    if len <= max {
+        return Ok(());
+    }
+    Err(BatchError::Paused {
+        reason: format!("{provider}: a batch of {len} messages exceeds the limit of {max}"),
+    })
+}
+
+/// The usual meaning of a non-success answer: 408, 429 and 5xx are worth
+/// retrying (after the wait the provider asked for), 401/403 pause sending,
+/// any other 4xx rejects the batch. Anything else (an unfollowed redirect)
+/// means the base URL is wrong, so sending pauses. `detail` is the
+/// provider's own error message when the adapter could read one.
+pub(crate) fn status_error(provider: &str, answer: &Answer, detail: Option<&str>) -> BatchError {
+    let reason = answer.reason(provider, detail);
+    let status = answer.status;
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
+        BatchError::Retry {
+            reason,
+            after: answer.retry_after(),
+        }
+    } else if status.is_client_error()
+        && status != StatusCode::UNAUTHORIZED
+        && status != StatusCode::FORBIDDEN
+    {
+        BatchError::Rejected { reason }
+    } else {
+        BatchError::Paused { reason }
+    }
+}
+
+/// The wait asked for by `Retry-After` (seconds or an HTTP date), else by
+/// `X-RateLimit-Reset` / `RateLimit-Reset` (seconds to wait, or a Unix time
+/// when the number is that large). A time already past gives zero.
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    header_text(headers, RETRY_AFTER.as_str())
+        .and_then(|value| parse_retry_after(value, now))
+        .or_else(|| {
+            RESET_HEADERS.iter().find_map(|name| {
+                header_text(headers, name).and_then(|value| parse_reset(value, now))
+            })
+        })
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    match seconds(value) {
+        Some(wait) => Some(wait),
+        None => httpdate::parse_http_date(value)
+            .ok()
+            .map(|at| until(at, now)),
+    }
+}
+
+fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let wait = seconds(value)?;
+    if wait.as_secs_f64() > EPOCH_THRESHOLD {
+        UNIX_EPOCH.checked_add(wait).map(|at| until(at, now))
+    } else {
+        Some(wait)
+    }
+}
+
+/// A non-negative number of seconds, possibly fractional.
+fn seconds(value: &str) -> Option<Duration> {
+    let number: f64 = value.parse().ok()?;
+    Duration::try_from_secs_f64(number).ok()
+}
+
+fn until(at: SystemTime, now: SystemTime) -> Duration {
+    at.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    /// 2026-11-24T19:00:00Z.
+    const NOW_EPOCH: u64 = 1_795_546_800;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW_EPOCH)
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                map.insert(*name, value);
+            }
+        }
+        map
+    }
+
+    #[test]
+    fn the_wait_comes_from_retry_after_or_a_rate_limit_reset_header() {
+        let past = httpdate::fmt_http_date(now() - Duration::from_secs(60));
+        let future = httpdate::fmt_http_date(now() + Duration::from_secs(90));
+        let epoch_in_40s = (NOW_EPOCH + 40).to_string();
+        let epoch_past = (NOW_EPOCH - 40).to_string();
+        let secs = Duration::from_secs;
+        let cases: Vec<(&str, Vec<(&'static str, &str)>, Option<Duration>)> = vec![
+            ("no header", vec![], None),
+            (
+                "retry-after seconds",
+                vec![("retry-after", "30")],
+                Some(secs(30)),
+            ),
+            (
+                "retry-after padded",
+                vec![("retry-after", " 7 ")],
+                Some(secs(7)),
+            ),
+            (
+                "retry-after date",
+                vec![("retry-after", &future)],
+                Some(secs(90)),
+            ),
+            (
+                "retry-after past date",
+                vec![("retry-after", &past)],
+                Some(secs(0)),
+            ),
+            ("retry-after garbage", vec![("retry-after", "soon")], None),
+            ("retry-after negative", vec![("retry-after", "-5")], None),
+            (
+                "x-ratelimit-reset seconds",
+                vec![("x-ratelimit-reset", "12")],
+                Some(secs(12)),
+            ),
+            (
+                "x-ratelimit-reset epoch",
+                vec![("x-ratelimit-reset", &epoch_in_40s)],
+                Some(secs(40)),
+            ),
+            (
+                "x-ratelimit-reset past epoch",
+                vec![("x-ratelimit-reset", &epoch_past)],
+                Some(secs(0)),
+            ),
+            (
+                "ratelimit-reset seconds",
+                vec![("ratelimit-reset", "3")],
+                Some(secs(3)),
+            ),
+            (
+                "ratelimit-reset fraction",
+                vec![("ratelimit-reset", "1.5")],
+                Some(Duration::from_millis(1500)),
+            ),
+            (
+                "retry-after wins over reset",
+                vec![("retry-after", "5"), ("ratelimit-reset", "60")],
+                Some(secs(5)),
+            ),
+            (
+                "bad retry-after falls back to reset",
+                vec![("retry-after", "x"), ("x-ratelimit-reset", "9")],
+                Some(secs(9)),
+            ),
+            ("reset garbage", vec![("ratelimit-reset", "NaN")], None),
+        ];
+        for (name, pairs, expected) in cases {
+            assert_eq!(retry_after(&headers(&pairs), now()), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_retry_pause_or_reject() {
+        let cases = [
+            (429, "retry"),
+            (408, "retry"),
+            (500, "retry"),
+            (503, "retry"),
+            (401, "paused"),
+            (403, "paused"),
+            (304, "paused"),
+            (400, "rejected"),
+            (413, "rejected"),
+            (422, "rejected"),
+        ];
+        for (code, expected) in cases {
+            let answer = Answer {
+                status: StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+                headers: headers(&[("retry-after", "2")]),
+                body: "{\"message\": \"nope\"}".into(),
+            };
+            let kind = match status_error("fake", &answer, None) {
+                BatchError::Retry { after, .. } => {
+                    assert_eq!(after, Some(Duration::from_secs(2)), "{code}");
+                    "retry"
+                }
+                BatchError::Paused { .. } => "paused",
+                BatchError::Rejected { .. } => "rejected",
+            };
+            assert_eq!(kind, expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_reason_names_the_status_and_prefers_the_providers_message() {
+        let answer = Answer {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            headers: HeaderMap::new(),
+            body: format!("{{\"a\":\n \"{}\"}}", "x".repeat(300)),
+        };
+        assert_eq!(
+            answer.reason("postmark", Some(" Invalid 'To' ")),
+            "postmark answered 422 Unprocessable Entity: Invalid 'To'"
+        );
+        let excerpt = answer.reason("postmark", None);
+        assert!(excerpt.starts_with("postmark answered 422 Unprocessable Entity: {\"a\": \"xxx"));
+        assert!(excerpt.ends_with("..."), "{excerpt}");
+        assert!(excerpt.len() < 260, "{excerpt}");
+    }
+}

@@ -1,0 +1,213 @@
+//! Postmark: `POST /email/batch` with up to 500 messages, answered with one
+//! result per message in the same order.
+//!
+//! Postmark's own error codes decide the outcome: per message, 406
+//! (inactive recipient) and 300 (invalid email request) fail that
+//! recipient for good and any other code is retried; for the whole request
+//! (HTTP 422), codes that concern the token or the account pause sending,
+//! maintenance and rate limiting are retried, the rest reject the batch.
+
+use serde::{Deserialize, Serialize};
+
+use super::http::{self, Answer};
+use crate::dispatch::provider::{Batch, BatchError, Message, Outcome, Provider};
+
+const NAME: &str = "postmark";
+/// Postmark's documented limit per batch request.
+const MAX_BATCH: usize = 500;
+/// Every invitation carries this tag, for filtering in Postmark's activity.
+const TAG: &str = "invitation";
+
+/// Per-message codes that fail that recipient for good: 406 inactive
+/// recipient (bounced, unsubscribed or complained), 300 invalid email request.
+const RECIPIENT_CODES: [i64; 2] = [406, 300];
+/// Codes about the token or the account, not the message: 10 bad or missing
+/// token, 400 sender signature not found, 401 sender signature not
+/// confirmed, 405 not allowed to send (e.g. out of credits), 412 account
+/// pending approval, 413 account may not send.
+const ACCOUNT_CODES: [i64; 6] = [10, 400, 401, 405, 412, 413];
+/// Codes that pass with time: 100 maintenance, 429 rate limit exceeded.
+const TRANSIENT_CODES: [i64; 2] = [100, 429];
+
+/// Sends through Postmark's batch API.
+#[derive(Debug, Clone)]
+pub struct Postmark {
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+    message_stream: String,
+}
+
+impl Postmark {
+    pub(super) fn new(
+        client: reqwest::Client,
+        base_url: String,
+        token: String,
+        message_stream: String,
+    ) -> Self {
+        Postmark {
+            client,
+            base_url,
+            token,
+            message_stream,
+        }
+    }
+
+    fn email<'a>(&'a self, from: &'a str, message: &'a Message) -> Email<'a> {
+        Email {
+            from,
+            to: &message.to,
+            subject: &message.subject,
+            text_body: &message.text,
+            html_body: &message.html,
+            message_stream: &self.message_stream,
+            tag: TAG,
+            metadata: Metadata {
+                invitation_id: &message.invitation_id,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Email<'a> {
+    from: &'a str,
+    to: &'a str,
+    subject: &'a str,
+    text_body: &'a str,
+    html_body: &'a str,
+    message_stream: &'a str,
+    tag: &'a str,
+    metadata: Metadata<'a>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    invitation_id: &'a str,
+}
+
+/// One entry of a batch answer, and also the body of an error answer.
+#[derive(Debug, Deserialize)]
+struct PostmarkResult {
+    #[serde(rename = "ErrorCode", default)]
+    error_code: i64,
+    #[serde(rename = "Message", default)]
+    message: String,
+    #[serde(rename = "MessageID", default)]
+    message_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Provider for Postmark {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn max_batch(&self) -> usize {
+        MAX_BATCH
+    }
+
+    async fn send(&self, batch: Batch<'_>) -> Result<Vec<Outcome>, BatchError> {
+        http::check_size(NAME, batch.messages.len(), MAX_BATCH)?;
+        if batch.messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let emails: Vec<Email<'_>> = batch
+            .messages
+            .iter()
+            .map(|message| self.email(batch.from, message))
+            .collect();
+        let request = self
+            .client
+            .post(format!("{}/email/batch", self.base_url))
+            .header("X-Postmark-Server-Token", &self.token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&emails);
+        let answer = http::send(NAME, request).await?;
+        if !answer.status.is_success() {
+            return Err(request_error(&answer));
+        }
+        outcomes(&answer, batch.messages.len())
+    }
+}
+
+/// The outcomes of a 200 answer, matched to the messages by position.
+fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError> {
+    let Some(results) = answer.json::<Vec<PostmarkResult>>() else {
+        return Err(BatchError::Retry {
+            reason: answer.reason(NAME, Some("the answer is not a list of results")),
+            after: None,
+        });
+    };
+    if results.len() != expected {
+        return Err(BatchError::Retry {
+            reason: format!(
+                "{NAME} answered {} results for {expected} messages",
+                results.len()
+            ),
+            after: None,
+        });
+    }
+    let nothing_sent = results.iter().all(|r| r.error_code != 0);
+    if nothing_sent {
+        // Every message refused for an account reason: pause rather than
+        // burn each invitation's attempts on a problem only ops can fix.
+        if let Some(account) = results
+            .iter()
+            .find(|r| ACCOUNT_CODES.contains(&r.error_code))
+        {
+            return Err(BatchError::Paused {
+                reason: code_reason(account),
+            });
+        }
+    }
+    Ok(results.into_iter().map(outcome).collect())
+}
+
+fn outcome(result: PostmarkResult) -> Outcome {
+    match result.error_code {
+        0 => Outcome::Sent {
+            message_id: result.message_id.filter(|id| !id.is_empty()),
+        },
+        code if RECIPIENT_CODES.contains(&code) => Outcome::Failed {
+            reason: code_reason(&result),
+        },
+        _ => Outcome::Retry {
+            reason: code_reason(&result),
+            after: None,
+        },
+    }
+}
+
+fn code_reason(result: &PostmarkResult) -> String {
+    format!(
+        "{NAME} error {}: {}",
+        result.error_code,
+        result.message.trim()
+    )
+}
+
+/// A non-success answer: 422 carries Postmark's `{ErrorCode, Message}`,
+/// anything else is read by its HTTP status.
+fn request_error(answer: &Answer) -> BatchError {
+    let error = answer.json::<PostmarkResult>();
+    let detail = error.as_ref().map(code_reason);
+    let detail = detail.as_deref();
+    match error {
+        Some(error) if answer.status == reqwest::StatusCode::UNPROCESSABLE_ENTITY => {
+            let reason = answer.reason(NAME, detail);
+            if ACCOUNT_CODES.contains(&error.error_code) {
+                BatchError::Paused { reason }
+            } else if TRANSIENT_CODES.contains(&error.error_code) {
+                BatchError::Retry {
+                    reason,
+                    after: answer.retry_after(),
+                }
+            } else {
+                BatchError::Rejected { reason }
+            }
+        }
+        _ => http::status_error(NAME, answer, detail),
+    }
+}
