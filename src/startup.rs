@@ -4,12 +4,12 @@ use crate::api;
 use crate::config::ServeConfig;
 use crate::db::Pool;
 use crate::dispatch::{DispatchStatus, Dispatcher};
-use std::sync::Arc;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// State every handler can reach.
 #[derive(Clone)]
@@ -26,7 +26,26 @@ pub struct AppState {
 pub struct Application {
     address: SocketAddr,
     server: Server,
-    dispatcher: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    stop: Arc<watch::Sender<bool>>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+/// Stops a running [`Application`] from outside (tests, embedding).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: actix_web::dev::ServerHandle,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl StopHandle {
+    /// Asks the server to stop accepting requests and the dispatcher to
+    /// stop after its current batch; returns at once.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+        // The stop command is sent when `stop` is called; awaiting the
+        // returned future would only wait for it to finish.
+        drop(self.server.stop(true));
+    }
 }
 
 impl Application {
@@ -53,13 +72,12 @@ impl Application {
         if let Some(workers) = config.http_workers {
             server = server.workers(workers);
         }
-        let dispatcher = dispatcher.map(|dispatcher| {
-            let (stop, stopped) = watch::channel(false);
-            (stop, tokio::spawn(dispatcher.run(stopped)))
-        });
+        let (stop, stopped) = watch::channel(false);
+        let dispatcher = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(stopped)));
         Ok(Application {
             address,
             server: server.run(),
+            stop: Arc::new(stop),
             dispatcher,
         })
     }
@@ -69,12 +87,20 @@ impl Application {
         self.address
     }
 
+    /// A handle that stops this application.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            stop: self.stop.clone(),
+        }
+    }
+
     /// Serves until the process is asked to stop (SIGINT or SIGTERM), then
     /// lets the dispatcher finish its batch.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
-        if let Some((stop, task)) = self.dispatcher {
-            let _ = stop.send(true);
+        let _ = self.stop.send(true);
+        if let Some(task) = self.dispatcher {
             task.await?;
         }
         Ok(served?)

@@ -1,10 +1,10 @@
 //! Liveness and readiness.
 
 use super::{blocking, ApiError};
+use crate::dispatch::DispatchState;
 use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use diesel::connection::SimpleConnection;
-use crate::dispatch::DispatchState;
 use serde::Serialize;
 
 /// A health answer.

@@ -125,10 +125,15 @@ impl r2d2::ManageConnection for Manager {
 /// Builds the pool for `url` (connections are opened lazily but one is
 /// checked at once, so a wrong URL fails at start).
 pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
+    connect_with_timeout(url, Duration::from_secs(30))
+}
+
+/// Like [`connect`], waiting at most `timeout` for a connection.
+pub fn connect_with_timeout(url: &DbUrl, timeout: Duration) -> Result<Pool, DbError> {
     let size = if url.is_postgres() { 16 } else { 8 };
     let pool = r2d2::Pool::builder()
         .max_size(size)
-        .connection_timeout(Duration::from_secs(30))
+        .connection_timeout(timeout)
         .build(Manager { url: url.clone() })?;
     Ok(pool)
 }

@@ -115,7 +115,9 @@ impl Dispatcher {
             return Ok(Step::Idle);
         }
         let accounts: Vec<String> = claimed.iter().map(|c| c.account_id.clone()).collect();
-        let names = self.db(move |conn| Ok(queue::account_names(conn, accounts)?)).await?;
+        let names = self
+            .db(move |conn| Ok(queue::account_names(conn, accounts)?))
+            .await?;
         let expires_at = now() + chrono::Duration::days(self.config.invitation_ttl_days);
         let messages = self.render(&claimed, &names, expires_at)?;
         tokio::time::sleep(rate.reserve(messages.len())).await;
@@ -138,7 +140,8 @@ impl Dispatcher {
         }
         let records = self.records(claimed, result, expires_at);
         let count = records.len();
-        self.db(move |conn| Ok(queue::record(conn, &records, now())?)).await?;
+        self.db(move |conn| Ok(queue::record(conn, &records, now())?))
+            .await?;
         Ok(Step::Batch(count))
     }
 
@@ -161,7 +164,10 @@ impl Dispatcher {
                     accept_url: &accept_url,
                     expires_at: &expires,
                 };
-                let rendered = self.templates.render(&values).context("rendering an invitation")?;
+                let rendered = self
+                    .templates
+                    .render(&values)
+                    .context("rendering an invitation")?;
                 Ok(Message {
                     invitation_id: c.id.clone(),
                     to: c.email.clone(),
@@ -189,7 +195,13 @@ impl Dispatcher {
                     outcomes.len(),
                     claimed.len()
                 );
-                vec![Outcome::Retry { reason, after: None }; claimed.len()]
+                vec![
+                    Outcome::Retry {
+                        reason,
+                        after: None
+                    };
+                    claimed.len()
+                ]
             }
             Err(BatchError::Retry { reason, after }) => {
                 tracing::warn!(provider = self.provider.name(), %reason, "batch will be retried");
@@ -237,7 +249,8 @@ impl Dispatcher {
         self.status.set_paused(Some(reason.to_owned()));
         let owner = self.owner.clone();
         let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
-        self.db(move |conn| Ok(queue::release(conn, &owner, &ids)?)).await?;
+        self.db(move |conn| Ok(queue::release(conn, &owner, &ids)?))
+            .await?;
         Ok(Step::Paused)
     }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 pub fn backoff(base: Duration, attempts: i32, after: Option<Duration>) -> Duration {
     use rand::Rng;
     let cap = Duration::from_secs(15 * 60);
-    let exp = base.saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1)).min(cap);
+    let exp = base
+        .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
+        .min(cap);
     let half = exp / 2;
     let jitter = half.mul_f64(rand::thread_rng().gen::<f64>());
     let delay = half + jitter;
@@ -69,7 +71,10 @@ mod tests {
         let mut limit = RateLimit::new(100.0);
         assert_eq!(limit.reserve(50), Duration::ZERO);
         let wait = limit.reserve(50);
-        assert!(wait > Duration::from_millis(450) && wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(450) && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
         assert_eq!(RateLimit::new(0.0).reserve(1_000_000), Duration::ZERO);
     }
 }

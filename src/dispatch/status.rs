@@ -48,7 +48,12 @@ impl DispatchStatus {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        state.state = if reason.is_some() { "paused" } else { "running" }.into();
+        state.state = if reason.is_some() {
+            "paused"
+        } else {
+            "running"
+        }
+        .into();
         state.reason = reason;
     }
 }

@@ -71,10 +71,12 @@ impl Templates {
         });
         for (name, default) in NAMES {
             let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
-                Some(path) => std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?,
+                Some(path) => {
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
                 None => default.to_owned(),
             };
             env.add_template_owned(name, source)?;
@@ -98,7 +100,12 @@ impl Templates {
             expires_at => values.expires_at,
         };
         Ok(Rendered {
-            subject: self.env.get_template("subject.txt")?.render(&ctx)?.trim().to_owned(),
+            subject: self
+                .env
+                .get_template("subject.txt")?
+                .render(&ctx)?
+                .trim()
+                .to_owned(),
             text: self.env.get_template("body.txt")?.render(&ctx)?,
             html: self.env.get_template("body.html")?.render(&ctx)?,
         })
@@ -119,7 +126,12 @@ impl Templates {
             expires_at => minijinja::Value::from_safe_string("-expires_at_html-".into()),
         };
         Ok(SharedContent {
-            subject: self.env.get_template("subject.txt")?.render(&text_ctx)?.trim().to_owned(),
+            subject: self
+                .env
+                .get_template("subject.txt")?
+                .render(&text_ctx)?
+                .trim()
+                .to_owned(),
             text: self.env.get_template("body.txt")?.render(&text_ctx)?,
             html: self.env.get_template("body.html")?.render(&html_ctx)?,
         })
@@ -175,16 +187,24 @@ mod tests {
         let templates = Templates::load(None).unwrap();
         let email = templates.render(&values()).unwrap();
         assert_eq!(email.subject, "You're invited to join Smith & <Sons>");
-        assert!(email.text.contains("https://app.test/invitations/accept/abc"));
+        assert!(email
+            .text
+            .contains("https://app.test/invitations/accept/abc"));
         assert!(email.text.contains("2026-12-03"));
         assert!(email.html.contains("Smith &amp; &lt;Sons&gt;"));
-        assert!(email.html.contains("href=\"https://app.test/invitations/accept/abc\""));
+        assert!(email
+            .html
+            .contains("href=\"https://app.test/invitations/accept/abc\""));
     }
 
     #[test]
     fn a_file_in_the_template_dir_overrides_the_default() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("subject.txt"), "Join {{ account_name }} now").unwrap();
+        std::fs::write(
+            dir.path().join("subject.txt"),
+            "Join {{ account_name }} now",
+        )
+        .unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         let email = templates.render(&values()).unwrap();
         assert_eq!(email.subject, "Join Smith & <Sons> now");

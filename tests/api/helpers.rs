@@ -10,6 +10,26 @@ use serde_json::Value;
 /// Runs each named `async fn(TestApp)` against SQLite and PostgreSQL.
 #[macro_export]
 macro_rules! both_backends {
+    (backend: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_available() {
+                        super::$name($crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -42,11 +62,14 @@ pub enum Backend {
 /// A running app with its own database and an account.
 pub struct TestApp {
     pub address: String,
+    /// The database the app runs on, for worker processes.
+    pub database_url: String,
     pub api_key: String,
     pub pool: db::Pool,
     pub client: Client,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
+    stop: bulk_invite::startup::StopHandle,
 }
 
 /// The smallest upload limit tests use when they check 413.
@@ -87,7 +110,11 @@ impl TestApp {
                 url
             }
         };
-        let pool = db::connect(&DbUrl::parse(&url)).expect("pool");
+        // A short wait for connections: once a test's database is dropped,
+        // a dispatcher step still in flight gives up quickly.
+        let pool = db::connect_with_timeout(&DbUrl::parse(&url), std::time::Duration::from_secs(2))
+            .expect("pool");
+        let url = url.clone();
         db::migrate(&mut pool.get().expect("connection")).expect("migrations");
         let api_key = db::accounts::generate_key();
         db::accounts::create(&mut pool.get().expect("connection"), "Acme", &api_key)
@@ -99,14 +126,17 @@ impl TestApp {
         configure(&mut config);
         let app = Application::build(config, pool.clone()).await.expect("app");
         let address = format!("http://{}", app.address());
+        let stop = app.stop_handle();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
+            database_url: url,
             api_key,
             pool,
             client: Client::new(),
             _dir: dir,
             postgres,
+            stop,
         }
     }
 
@@ -219,21 +249,86 @@ impl TestApp {
 
     /// How many rows a table holds, straight from the database.
     pub fn count_rows(&self, table: &str) -> i64 {
+        self.count_where(table, "1 = 1")
+    }
+
+    /// How many rows of a table match an SQL condition.
+    pub fn count_where(&self, table: &str, condition: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
         let mut conn = self.pool.get().expect("connection");
-        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-            .get_result::<Count>(&mut *conn)
-            .expect("count")
-            .n
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {condition}"
+        ))
+        .get_result::<Count>(&mut *conn)
+        .expect("count")
+        .n
+    }
+}
+
+/// An invitation row as the database holds it.
+#[derive(Debug, diesel::Queryable)]
+pub struct StoredInvitation {
+    pub id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub lease_owner: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub token_hash: Option<String>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<chrono::NaiveDateTime>,
+    pub expires_at: Option<chrono::NaiveDateTime>,
+}
+
+impl TestApp {
+    /// The invitation of an address, straight from the database.
+    pub fn invitation_by_email(&self, email: &str) -> StoredInvitation {
+        use bulk_invite::db::schema::invitations::dsl as i;
+        use diesel::prelude::*;
+        let mut conn = self.pool.get().expect("connection");
+        i::invitations
+            .filter(i::email.eq(email))
+            .select((
+                i::id,
+                i::status,
+                i::attempts,
+                i::lease_owner,
+                i::provider_message_id,
+                i::token_hash,
+                i::last_error,
+                i::sent_at,
+                i::expires_at,
+            ))
+            .first(&mut *conn)
+            .expect("invitation")
+    }
+}
+
+/// Polls `check` until it gives a value, failing the test after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.stop.stop();
         if let Some((admin, name)) = &self.postgres {
             if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -4,10 +4,13 @@
 
 mod helpers;
 
+mod dispatch;
 mod errors;
+mod fakes;
 mod health_and_contract;
 mod imports;
 mod isolation;
 mod reports;
 mod tricky_files;
 mod users;
+mod workers;

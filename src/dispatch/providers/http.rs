@@ -16,6 +16,14 @@ const EXCERPT_CHARS: usize = 200;
 /// Rate-limit reset headers, in the order they are consulted after
 /// `Retry-After` (header names are case-insensitive).
 const RESET_HEADERS: [&str; 2] = ["x-ratelimit-reset", "ratelimit-reset"];
+/// Statuses that say our credentials or our base URL are wrong, not the
+/// batch: sending pauses until someone fixes the configuration.
+const CONFIG_STATUSES: [StatusCode; 4] = [
+    StatusCode::UNAUTHORIZED,
+    StatusCode::FORBIDDEN,
+    StatusCode::NOT_FOUND,
+    StatusCode::METHOD_NOT_ALLOWED,
+];
 /// A reset value above this is a Unix time, not a number of seconds to wait.
 const EPOCH_THRESHOLD: f64 = 1e9;
 
@@ -127,8 +135,8 @@ pub(crate) fn check_size(provider: &str, len: usize, max: usize) -> Result<(), B
 
 /// The usual meaning of a non-success answer: 408, 429 and 5xx are worth
 /// retrying (after the wait the provider asked for), 401/403 pause sending,
-/// any other 4xx rejects the batch. Anything else (an unfollowed redirect)
-/// means the base URL is wrong, so sending pauses. `detail` is the
+/// and so do 404/405 and anything outside 4xx/5xx (an unfollowed redirect),
+/// which mean the base URL is wrong; any other 4xx rejects the batch. `detail` is the
 /// provider's own error message when the adapter could read one.
 pub(crate) fn status_error(provider: &str, answer: &Answer, detail: Option<&str>) -> BatchError {
     let reason = answer.reason(provider, detail);
@@ -141,10 +149,7 @@ pub(crate) fn status_error(provider: &str, answer: &Answer, detail: Option<&str>
             reason,
             after: answer.retry_after(),
         }
-    } else if status.is_client_error()
-        && status != StatusCode::UNAUTHORIZED
-        && status != StatusCode::FORBIDDEN
-    {
+    } else if status.is_client_error() && !CONFIG_STATUSES.contains(&status) {
         BatchError::Rejected { reason }
     } else {
         BatchError::Paused { reason }
@@ -219,7 +224,7 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(NOW_EPOCH)
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    fn headers(pairs: Pairs<'_>) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -229,93 +234,58 @@ mod tests {
         map
     }
 
+    /// Header names and values of an answer.
+    type Pairs<'a> = &'a [(&'static str, &'a str)];
+
     #[test]
     fn the_wait_comes_from_retry_after_or_a_rate_limit_reset_header() {
-        let past = httpdate::fmt_http_date(now() - Duration::from_secs(60));
-        let future = httpdate::fmt_http_date(now() + Duration::from_secs(90));
-        let epoch_in_40s = (NOW_EPOCH + 40).to_string();
-        let epoch_past = (NOW_EPOCH - 40).to_string();
-        let secs = Duration::from_secs;
-        let cases: Vec<(&str, Vec<(&'static str, &str)>, Option<Duration>)> = vec![
-            ("no header", vec![], None),
+        let date = |offset: i64| {
+            let at = UNIX_EPOCH + Duration::from_secs(NOW_EPOCH.saturating_add_signed(offset));
+            httpdate::fmt_http_date(at)
+        };
+        let epoch = |offset: i64| NOW_EPOCH.saturating_add_signed(offset).to_string();
+        let wait = |secs: f64| Some(Duration::from_secs_f64(secs));
+        let (future, past) = (date(90), date(-60));
+        let (epoch_ahead, epoch_past) = (epoch(40), epoch(-40));
+        // (answer headers, the wait they ask for)
+        let cases: [(Pairs<'_>, Option<Duration>); 15] = [
+            (&[], None),
+            (&[("retry-after", "30")], wait(30.0)),
+            (&[("retry-after", " 7 ")], wait(7.0)),
+            (&[("retry-after", &future)], wait(90.0)),
+            (&[("retry-after", &past)], wait(0.0)),
+            (&[("retry-after", "soon")], None),
+            (&[("retry-after", "-5")], None),
+            (&[("x-ratelimit-reset", "12")], wait(12.0)),
+            (&[("x-ratelimit-reset", &epoch_ahead)], wait(40.0)),
+            (&[("x-ratelimit-reset", &epoch_past)], wait(0.0)),
+            (&[("ratelimit-reset", "3")], wait(3.0)),
+            (&[("ratelimit-reset", "1.5")], wait(1.5)),
+            (&[("ratelimit-reset", "NaN")], None),
             (
-                "retry-after seconds",
-                vec![("retry-after", "30")],
-                Some(secs(30)),
+                &[("retry-after", "5"), ("ratelimit-reset", "60")],
+                wait(5.0),
             ),
             (
-                "retry-after padded",
-                vec![("retry-after", " 7 ")],
-                Some(secs(7)),
+                &[("retry-after", "x"), ("x-ratelimit-reset", "9")],
+                wait(9.0),
             ),
-            (
-                "retry-after date",
-                vec![("retry-after", &future)],
-                Some(secs(90)),
-            ),
-            (
-                "retry-after past date",
-                vec![("retry-after", &past)],
-                Some(secs(0)),
-            ),
-            ("retry-after garbage", vec![("retry-after", "soon")], None),
-            ("retry-after negative", vec![("retry-after", "-5")], None),
-            (
-                "x-ratelimit-reset seconds",
-                vec![("x-ratelimit-reset", "12")],
-                Some(secs(12)),
-            ),
-            (
-                "x-ratelimit-reset epoch",
-                vec![("x-ratelimit-reset", &epoch_in_40s)],
-                Some(secs(40)),
-            ),
-            (
-                "x-ratelimit-reset past epoch",
-                vec![("x-ratelimit-reset", &epoch_past)],
-                Some(secs(0)),
-            ),
-            (
-                "ratelimit-reset seconds",
-                vec![("ratelimit-reset", "3")],
-                Some(secs(3)),
-            ),
-            (
-                "ratelimit-reset fraction",
-                vec![("ratelimit-reset", "1.5")],
-                Some(Duration::from_millis(1500)),
-            ),
-            (
-                "retry-after wins over reset",
-                vec![("retry-after", "5"), ("ratelimit-reset", "60")],
-                Some(secs(5)),
-            ),
-            (
-                "bad retry-after falls back to reset",
-                vec![("retry-after", "x"), ("x-ratelimit-reset", "9")],
-                Some(secs(9)),
-            ),
-            ("reset garbage", vec![("ratelimit-reset", "NaN")], None),
         ];
-        for (name, pairs, expected) in cases {
-            assert_eq!(retry_after(&headers(&pairs), now()), expected, "{name}");
+        for (pairs, expected) in cases {
+            assert_eq!(retry_after(&headers(pairs), now()), expected, "{pairs:?}");
         }
     }
 
     #[test]
     fn statuses_map_to_retry_pause_or_reject() {
-        let cases = [
-            (429, "retry"),
-            (408, "retry"),
-            (500, "retry"),
-            (503, "retry"),
-            (401, "paused"),
-            (403, "paused"),
-            (304, "paused"),
-            (400, "rejected"),
-            (413, "rejected"),
-            (422, "rejected"),
+        let cases: [(&[u16], &str); 3] = [
+            (&[429, 408, 500, 503], "retry"),
+            (&[401, 403, 404, 405, 304], "paused"),
+            (&[400, 409, 413, 422], "rejected"),
         ];
+        let cases = cases
+            .into_iter()
+            .flat_map(|(codes, kind)| codes.iter().map(move |code| (*code, kind)));
         for (code, expected) in cases {
             let answer = Answer {
                 status: StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),

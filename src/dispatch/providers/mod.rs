@@ -54,14 +54,15 @@ impl ProviderKind {
         }
     }
 
-    /// The environment variable that holds this provider's key.
+    /// The environment variable that holds this provider's key (for Mailpit,
+    /// its optional basic auth).
     pub fn key_variable(self) -> &'static str {
         match self {
             ProviderKind::Log => "",
             ProviderKind::Postmark => "POSTMARK_SERVER_TOKEN",
             ProviderKind::Resend => "RESEND_API_KEY",
             ProviderKind::Sendgrid => "SENDGRID_API_KEY",
-            ProviderKind::Mailpit => "MAILPIT_API_KEY",
+            ProviderKind::Mailpit => "MAILPIT_AUTH",
         }
     }
 }
@@ -101,7 +102,7 @@ pub enum ConfigError {
     #[error("the {provider} base URL {url:?} is not an absolute http(s) URL")]
     InvalidBaseUrl { provider: &'static str, url: String },
     /// Mailpit's key is not `user:password`.
-    #[error("MAILPIT_API_KEY must be \"user:password\" for basic auth")]
+    #[error("MAILPIT_AUTH must be \"user:password\" for basic auth")]
     InvalidMailpitAuth,
     /// A zero timeout would fail every request.
     #[error("the email provider timeout must be longer than zero")]
