@@ -57,6 +57,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub dispatch: DispatchConfig,
+
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 }
 
 impl ServeConfig {
@@ -69,6 +72,7 @@ impl ServeConfig {
             http_workers: None,
             dispatcher: true,
             dispatch: DispatchConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -204,4 +208,25 @@ impl DispatchConfig {
             postmark_message_stream: self.postmark_message_stream.clone(),
         }
     }
+}
+
+/// How delivery-event webhooks are verified. A provider whose setting is
+/// unset has its webhook refused (401), never accepted unchecked.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebhookConfig {
+    /// The user name in the basic-auth credentials of the Postmark webhook URL.
+    #[arg(long, env = "POSTMARK_WEBHOOK_USER")]
+    pub postmark_webhook_user: Option<String>,
+    /// The password in the basic-auth credentials of the Postmark webhook URL.
+    #[arg(long, env = "POSTMARK_WEBHOOK_PASSWORD", hide_env_values = true)]
+    pub postmark_webhook_password: Option<String>,
+    /// Resend's webhook signing secret (`whsec_...`).
+    #[arg(long, env = "RESEND_WEBHOOK_SECRET", hide_env_values = true)]
+    pub resend_webhook_secret: Option<String>,
+    /// SendGrid's signed-event-webhook verification key (base64 public key).
+    #[arg(long, env = "SENDGRID_WEBHOOK_PUBLIC_KEY")]
+    pub sendgrid_webhook_public_key: Option<String>,
+    /// Seconds a signed webhook's timestamp may differ from our clock.
+    #[arg(long, env = "WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub webhook_tolerance_secs: i64,
 }

@@ -1,7 +1,7 @@
 //! Builds the HTTP server: the routes, shared state and middleware.
 
 use crate::api;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, WebhookConfig};
 use crate::db::Pool;
 use crate::dispatch::{DispatchStatus, Dispatcher};
 use actix_web::dev::Server;
@@ -20,6 +20,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// The in-process dispatcher's state, when this process runs one.
     pub dispatch: Option<Arc<DispatchStatus>>,
+    /// How delivery-event webhooks are verified.
+    pub webhooks: WebhookConfig,
 }
 
 /// A bound, not yet running server.
@@ -61,6 +63,7 @@ impl Application {
             pool,
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
+            webhooks: config.webhooks.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

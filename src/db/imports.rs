@@ -2,7 +2,7 @@
 //! invitations in one transaction), reading one, and the history.
 
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
-use super::schema::{import_entries, imports, invitations, users};
+use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
 use crate::domain::classify::{classify, Classified, Known, Tally};
 use crate::domain::{EntryStatus, ImportStatus};
@@ -175,10 +175,16 @@ pub fn load_known(conn: &mut DbConnection, account_id: &str) -> QueryResult<Know
         .load::<String>(conn)?
         .into_iter()
         .collect();
+    let suppressed = suppressions::table
+        .filter(suppressions::account_id.eq(account_id))
+        .select(suppressions::email_key)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     Ok(Known {
         users,
         pending,
-        ..Known::default()
+        suppressed,
     })
 }
 

@@ -6,6 +6,7 @@ mod macros;
 pub mod accounts;
 pub mod dispatch;
 pub mod imports;
+pub mod lifecycle;
 pub mod models;
 pub mod reports;
 pub mod schema;

@@ -55,6 +55,9 @@ diesel::table! {
         accepted -> BigInt,
         expired -> BigInt,
         revoked -> BigInt,
+        custom_message -> Nullable<Text>,
+        expiry_days -> Nullable<Integer>,
+        redirect_url -> Nullable<Text>,
     }
 }
 
@@ -95,6 +98,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    suppressions (account_id, email_key) {
+        account_id -> Text,
+        email_key -> Text,
+        email -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (provider, event_id) {
+        provider -> Text,
+        event_id -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(imports -> accounts (account_id));
@@ -108,4 +129,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     imports,
     import_entries,
     invitations,
+    suppressions,
+    webhook_events,
 );
