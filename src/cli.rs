@@ -70,10 +70,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker(config) => {
             let pool = open(&url)?;
-            let dispatcher = crate::dispatch::Dispatcher::new(pool, &config)?;
+            let dispatcher = crate::dispatch::Dispatcher::new(pool.clone(), &config)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
+                tokio::spawn(startup::checkpoint_until_stopped(pool, stopped.clone()));
                 let task = tokio::spawn(dispatcher.run(stopped));
                 wait_for_signal().await?;
                 tracing::info!("stopping: finishing the current batch");

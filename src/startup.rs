@@ -60,7 +60,7 @@ impl Application {
             false => None,
         };
         let state = web::Data::new(AppState {
-            pool,
+            pool: pool.clone(),
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
             webhooks: config.webhooks.clone(),
@@ -76,6 +76,7 @@ impl Application {
             server = server.workers(workers);
         }
         let (stop, stopped) = watch::channel(false);
+        tokio::spawn(checkpoint_until_stopped(pool.clone(), stopped.clone()));
         let dispatcher = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(stopped)));
         Ok(Application {
             address,
@@ -107,5 +108,24 @@ impl Application {
             task.await?;
         }
         Ok(served?)
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log every second until stopped.
+pub async fn checkpoint_until_stopped(pool: Pool, mut stopped: watch::Receiver<bool>) {
+    if !matches!(pool.get().as_deref(), Ok(crate::db::DbConnection::Sqlite(_))) {
+        return;
+    }
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stopped.changed() => {}
+        }
+        let pool = pool.clone();
+        match tokio::task::spawn_blocking(move || crate::db::checkpoint(&pool)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "checkpoint failed"),
+            Err(error) => tracing::warn!(%error, "checkpoint task failed"),
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod reports;
 pub mod upload;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 use crate::db::DbConnection;
 use crate::startup::AppState;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(reports::get_report)
     .service(users::add_users)
     .service(users::list_users)
+    .service(webhooks::scope())
     .service(health::healthz)
     .service(health::readyz)
     .service(openapi::spec)

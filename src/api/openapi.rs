@@ -2,6 +2,7 @@
 //! at `/openapi.json`, browsable at `/swagger-ui/`, and committed as
 //! `openapi/openapi.json`.
 
+use super::webhooks::{self, WebhookAuth};
 use super::{error, health, imports, reports, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
@@ -14,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 #[openapi(
     info(
         title = "Bulk Invite",
-        description = "Invite many people into an account at once: upload a plain text file of email addresses, get a per-address report and a history of imports.\n\nEvery endpoint but health and the docs needs `Authorization: Bearer <api key>`. Errors are RFC 9457 `application/problem+json`. Lists are paged with an opaque `cursor`.",
+        description = "Invite many people into an account at once: upload a plain text file of email addresses, get a per-address report and a history of imports.\n\nEvery endpoint but health, the docs and the providers' webhooks (verified the way each provider signs them) needs `Authorization: Bearer <api key>`. Errors are RFC 9457 `application/problem+json`. Lists are paged with an opaque `cursor`.",
         license(name = "MIT"),
     ),
     paths(
@@ -26,6 +27,9 @@ use utoipa_swagger_ui::SwaggerUi;
         users::list_users,
         health::healthz,
         health::readyz,
+        webhooks::postmark_events,
+        webhooks::resend_events,
+        webhooks::sendgrid_events,
     ),
     components(schemas(
         error::Problem,
@@ -46,12 +50,14 @@ use utoipa_swagger_ui::SwaggerUi;
         ImportStatus,
         health::Health,
         crate::dispatch::DispatchState,
+        webhooks::WebhookReceipt,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &WebhookAuth),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "webhooks", description = "Delivery events from the email providers, verified the way each provider signs them"),
     )
 )]
 pub struct ApiDoc;

@@ -45,13 +45,14 @@ pub async fn receive(
     let file = match mime.as_str() {
         "multipart/form-data" => {
             refuse_if_larger(declared, max.saturating_add(MULTIPART_OVERHEAD), max)?;
-            read_multipart(Multipart::new(req.headers(), payload), max).await?
+            let hint = declared.unwrap_or(0).min(max);
+            read_multipart(Multipart::new(req.headers(), payload), max, hint).await?
         }
         "text/plain" | "application/octet-stream" => {
             refuse_if_larger(declared, max, max)?;
             ReceivedFile {
                 filename: None,
-                bytes: read_limited(payload, max).await?,
+                bytes: read_limited(payload, max, declared.unwrap_or(0).min(max)).await?,
             }
         }
         other => return Err(unsupported(other)),
@@ -66,13 +67,17 @@ pub async fn receive(
     Ok(file)
 }
 
-async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFile, ApiError> {
+async fn read_multipart(
+    mut multipart: Multipart,
+    max: u64,
+    hint: u64,
+) -> Result<ReceivedFile, ApiError> {
     let mut file: Option<ReceivedFile> = None;
     while let Some(field) = multipart.next().await {
         let field = field.map_err(bad_multipart)?;
         if field.name() != Some("file") {
             // Other form fields are not used; read past them, bounded.
-            read_limited(field, MULTIPART_OVERHEAD).await?;
+            read_limited(field, MULTIPART_OVERHEAD, 0).await?;
             continue;
         }
         if file.is_some() {
@@ -86,7 +91,7 @@ async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFi
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .map(str::to_owned);
-        let bytes = read_limited(field, max).await?;
+        let bytes = read_limited(field, max, hint).await?;
         file = Some(ReceivedFile { filename, bytes });
     }
     file.ok_or_else(|| {
@@ -99,13 +104,15 @@ async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFi
 }
 
 /// Collects a byte stream, failing with 413 as soon as it passes `max`.
-async fn read_limited<S, B, E>(mut stream: S, max: u64) -> Result<Vec<u8>, ApiError>
+/// `hint` (the declared length, when known) sizes the buffer once, so a
+/// large upload is not copied at every doubling.
+async fn read_limited<S, B, E>(mut stream: S, max: u64, hint: u64) -> Result<Vec<u8>, ApiError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(hint as usize);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request("upload-interrupted", "Upload interrupted", e.to_string())

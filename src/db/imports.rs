@@ -4,8 +4,9 @@
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
-use crate::domain::classify::{classify, Classified, Known, Tally};
-use crate::domain::{EntryStatus, ImportStatus};
+use crate::domain::classify::{classify, key_hash, Classified, KeySet, Known, Tally};
+use diesel::connection::DefaultLoadingMode;
+use crate::domain::{EmailAddress, EntryStatus, ImportStatus};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -41,6 +42,32 @@ pub enum Created {
 /// invitations in one transaction: all of it or nothing.
 #[tracing::instrument(skip(conn, upload), fields(size = upload.size_bytes))]
 pub fn create(
+    conn: &mut DbConnection,
+    account_id: &str,
+    upload: Upload<'_>,
+) -> Result<Created, DbError> {
+    // A large page cache while writing many rows keeps SQLite from spilling
+    // half-built pages to disk mid-transaction.
+    set_sqlite_cache(conn, IMPORT_CACHE_KIB)?;
+    let created = write_import(conn, account_id, upload);
+    set_sqlite_cache(conn, DEFAULT_CACHE_KIB)?;
+    created
+}
+
+/// SQLite's page cache while an import writes, in KiB.
+const IMPORT_CACHE_KIB: i64 = 32 * 1024;
+/// SQLite's default page cache, in KiB.
+const DEFAULT_CACHE_KIB: i64 = 2 * 1024;
+
+fn set_sqlite_cache(conn: &mut DbConnection, kib: i64) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    if let DbConnection::Sqlite(c) = conn {
+        c.batch_execute(&format!("PRAGMA cache_size = -{kib}"))?;
+    }
+    Ok(())
+}
+
+fn write_import(
     conn: &mut DbConnection,
     account_id: &str,
     upload: Upload<'_>,
@@ -155,14 +182,15 @@ fn lock_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
     Ok(())
 }
 
-/// The account's users and pending invitations, by address key.
+/// The account's users, suppressed addresses and pending invitations, by
+/// address key (streamed, so a large account is never a large `Vec`).
 pub fn load_known(conn: &mut DbConnection, account_id: &str) -> QueryResult<Known> {
     let users = users::table
         .filter(users::account_id.eq(account_id))
-        .select(users::email_key)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+        .select(users::email_key);
+    let suppressed = suppressions::table
+        .filter(suppressions::account_id.eq(account_id))
+        .select(suppressions::email_key);
     let pending = invitations::table
         .filter(invitations::account_id.eq(account_id))
         .filter(invitations::status.eq_any(PENDING))
@@ -171,23 +199,24 @@ pub fn load_known(conn: &mut DbConnection, account_id: &str) -> QueryResult<Know
                 .is_null()
                 .or(invitations::expires_at.gt(now())),
         )
-        .select(invitations::email_key)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let suppressed = suppressions::table
-        .filter(suppressions::account_id.eq(account_id))
-        .select(suppressions::email_key)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+        .select(invitations::email_key);
+    let users = key_set(users.load_iter::<String, DefaultLoadingMode>(conn)?)?;
+    let suppressed = key_set(suppressed.load_iter::<String, DefaultLoadingMode>(conn)?)?;
+    let pending = key_set(pending.load_iter::<String, DefaultLoadingMode>(conn)?)?;
     Ok(Known {
         users,
-        pending,
         suppressed,
+        pending,
     })
 }
 
+fn key_set(keys: impl Iterator<Item = QueryResult<String>>) -> QueryResult<KeySet> {
+    keys.map(|key| key.map(|key| key_hash(&key))).collect()
+}
+
+/// Classifies the file and writes its rows. Classifying and building rows
+/// runs on a second thread while this one inserts, so the two halves of
+/// the work overlap.
 fn write_entries(
     conn: &mut DbConnection,
     account_id: &str,
@@ -196,61 +225,80 @@ fn write_entries(
     known: &Known,
     created_at: NaiveDateTime,
 ) -> QueryResult<Tally> {
-    let mut classifier = classify(text, known);
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        batch.extend(classifier.by_ref().take(BATCH));
-        if batch.is_empty() {
-            return Ok(classifier.tally());
+    let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut classifier = classify(text, known);
+            loop {
+                let batch: Vec<Classified<'_>> = classifier.by_ref().take(BATCH).collect();
+                // A closed channel means the writer failed; its error is reported.
+                if batch.is_empty()
+                    || rows.send(build_rows(account_id, import_id, batch, created_at)).is_err()
+                {
+                    return classifier.tally();
+                }
+            }
+        });
+        let written = batches.iter().try_for_each(|batch| write_rows(conn, batch));
+        drop(batches);
+        let tally = producer
+            .join()
+            .map_err(|_| diesel::result::Error::QueryBuilderError("the classifier panicked".into()))?;
+        written.map(|()| tally)
+    })
+}
+
+/// The rows one batch of entries becomes.
+struct Rows {
+    entries: Vec<NewEntry>,
+    invitations: Vec<NewInvitation>,
+}
+
+fn build_rows(
+    account_id: &str,
+    import_id: &str,
+    batch: Vec<Classified<'_>>,
+    created_at: NaiveDateTime,
+) -> Rows {
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut invitations = Vec::with_capacity(batch.len());
+    for entry in batch {
+        let email = entry.email.map(EmailAddress::into_string);
+        if entry.status == EntryStatus::Queued {
+            if let Some(email) = &email {
+                invitations.push(NewInvitation {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    account_id: account_id.to_owned(),
+                    import_id: import_id.to_owned(),
+                    position: entry.position as i64,
+                    email_key: email.to_ascii_lowercase(),
+                    email: email.clone(),
+                    status: EntryStatus::Queued.as_str(),
+                    next_attempt_at: created_at,
+                    created_at,
+                });
+            }
         }
-        write_batch(conn, account_id, import_id, &batch, created_at)?;
-        batch.clear();
+        entries.push(NewEntry {
+            import_id: import_id.to_owned(),
+            position: entry.position as i64,
+            line: entry.line as i64,
+            raw: entry.raw.to_owned(),
+            email,
+            status: entry.status.as_str(),
+            reason: entry.reason,
+        });
+    }
+    Rows {
+        entries,
+        invitations,
     }
 }
 
-fn write_batch(
-    conn: &mut DbConnection,
-    account_id: &str,
-    import_id: &str,
-    batch: &[Classified<'_>],
-    created_at: NaiveDateTime,
-) -> QueryResult<()> {
-    let entries: Vec<NewEntry<'_>> = batch
-        .iter()
-        .map(|entry| NewEntry {
-            import_id,
-            position: entry.position as i64,
-            line: entry.line as i64,
-            raw: entry.raw,
-            email: entry.email.as_ref().map(|email| email.as_str()),
-            status: entry.status.as_str(),
-            reason: entry.reason,
-        })
-        .collect();
-    let keys: Vec<(&Classified<'_>, String)> = batch
-        .iter()
-        .filter(|entry| entry.status == EntryStatus::Queued)
-        .filter_map(|entry| Some((entry, entry.email.as_ref()?.key())))
-        .collect();
-    let invitations: Vec<NewInvitation<'_>> = keys
-        .iter()
-        .filter_map(|(entry, key)| {
-            Some(NewInvitation {
-                id: uuid::Uuid::now_v7().to_string(),
-                account_id,
-                import_id,
-                position: entry.position as i64,
-                email: entry.email.as_ref()?.as_str(),
-                email_key: key,
-                status: EntryStatus::Queued.as_str(),
-                next_attempt_at: created_at,
-                created_at,
-            })
-        })
-        .collect();
-    insert_rows!(conn, import_entries::table, &entries);
-    if !invitations.is_empty() {
-        insert_rows!(conn, invitations::table, &invitations);
+fn write_rows(conn: &mut DbConnection, rows: Rows) -> QueryResult<()> {
+    insert_rows!(conn, import_entries::table, &rows.entries);
+    if !rows.invitations.is_empty() {
+        insert_rows!(conn, invitations::table, &rows.invitations);
     }
     Ok(())
 }

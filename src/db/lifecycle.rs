@@ -75,24 +75,33 @@ pub fn apply(
     change: &Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Moved>> {
-    write_transaction(conn, |conn| {
-        let moved = select(conn, target, change.from)?;
-        for chunk in moved.chunks(500) {
-            let ids: Vec<&str> = chunk.iter().map(|m| m.id.as_str()).collect();
-            update_invitations(conn, &ids, change)?;
-            for m in chunk {
-                update_entry(conn, m, change)?;
-            }
+    write_transaction(conn, |conn| apply_in(conn, target, change, now))
+}
+
+/// [`apply`] inside a transaction the caller already holds (a write
+/// transaction: on SQLite, `BEGIN IMMEDIATE` cannot be nested).
+pub fn apply_in(
+    conn: &mut DbConnection,
+    target: Target<'_>,
+    change: &Change<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Moved>> {
+    let moved = select(conn, target, change.from)?;
+    for chunk in moved.chunks(500) {
+        let ids: Vec<&str> = chunk.iter().map(|m| m.id.as_str()).collect();
+        update_invitations(conn, &ids, change)?;
+        for m in chunk {
+            update_entry(conn, m, change)?;
         }
-        let mut deltas: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for m in &moved {
-            *deltas.entry((m.import_id.as_str(), m.status.as_str())).or_default() += 1;
-        }
-        for ((import_id, from), n) in deltas {
-            move_count(conn, import_id, from, change.to, n, now)?;
-        }
-        Ok(moved)
-    })
+    }
+    let mut deltas: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for m in &moved {
+        *deltas.entry((m.import_id.as_str(), m.status.as_str())).or_default() += 1;
+    }
+    for ((import_id, from), n) in deltas {
+        move_count(conn, import_id, from, change.to, n, now)?;
+    }
+    Ok(moved)
 }
 
 /// Loads the targeted rows of one query with each backend's own connection

@@ -2,9 +2,10 @@
 //! the embedded migrations, and the queries, one file per resource.
 
 #[macro_use]
-mod macros;
+pub mod macros;
 pub mod accounts;
 pub mod dispatch;
+pub mod events;
 pub mod imports;
 pub mod lifecycle;
 pub mod models;
@@ -101,10 +102,13 @@ impl r2d2::ManageConnection for Manager {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(Self::Error::ConnectionError)?;
                 // WAL lets readers go on while an import writes; a long busy
-                // timeout queues writers instead of failing them.
+                // timeout queues writers instead of failing them. Checkpoints
+                // run in the background (see `checkpoint`), not inside the
+                // commit of whichever request crosses the threshold.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
                 )
                 .map_err(Self::Error::QueryError)?;
                 DbConnection::Sqlite(conn)
@@ -137,6 +141,17 @@ pub fn connect_with_timeout(url: &DbUrl, timeout: Duration) -> Result<Pool, DbEr
         .connection_timeout(timeout)
         .build(Manager { url: url.clone() })?;
     Ok(pool)
+}
+
+/// Copies SQLite's write-ahead log back into the database file without
+/// blocking readers or writers (a no-op on PostgreSQL). Long-running
+/// processes call it every second or so, since commits do not.
+pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    if let DbConnection::Sqlite(c) = &mut *conn {
+        c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
+    }
+    Ok(())
 }
 
 /// Runs the pending migrations of the connection's backend.

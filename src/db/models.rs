@@ -103,16 +103,17 @@ pub struct Entry {
     pub reason: Option<String>,
 }
 
-/// A new report entry.
+/// A new report entry. Rows own their values (no borrowed lifetimes), so
+/// SQLite can reuse one prepared statement for fixed-size batches of them.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = import_entries)]
 #[diesel(treat_none_as_default_value = false)]
-pub struct NewEntry<'a> {
-    pub import_id: &'a str,
+pub struct NewEntry {
+    pub import_id: String,
     pub position: i64,
     pub line: i64,
-    pub raw: &'a str,
-    pub email: Option<&'a str>,
+    pub raw: String,
+    pub email: Option<String>,
     pub status: &'static str,
     pub reason: Option<&'static str>,
 }
@@ -121,13 +122,13 @@ pub struct NewEntry<'a> {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = invitations)]
 #[diesel(treat_none_as_default_value = false)]
-pub struct NewInvitation<'a> {
+pub struct NewInvitation {
     pub id: String,
-    pub account_id: &'a str,
-    pub import_id: &'a str,
+    pub account_id: String,
+    pub import_id: String,
     pub position: i64,
-    pub email: &'a str,
-    pub email_key: &'a str,
+    pub email: String,
+    pub email_key: String,
     pub status: &'static str,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,

@@ -3,6 +3,7 @@
 //! and records each outcome.
 
 pub mod dispatcher;
+pub mod events;
 pub mod pace;
 pub mod provider;
 pub mod providers;

@@ -13,4 +13,5 @@ mod isolation;
 mod reports;
 mod tricky_files;
 mod users;
+mod webhooks;
 mod workers;

@@ -52,8 +52,11 @@ CREATE TABLE imports (
 CREATE INDEX imports_account_history ON imports (account_id, id);
 
 -- One row per entry of the file, in file order; its status follows its invitation.
+-- The two bulk tables carry no foreign keys: an import writes them with its
+-- own row in one transaction, and a per-row key check would cost as much as
+-- the insert itself on a million rows.
 CREATE TABLE import_entries (
-    import_id TEXT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    import_id TEXT NOT NULL,
     position BIGINT NOT NULL,
     line BIGINT NOT NULL,
     raw TEXT NOT NULL,
@@ -64,10 +67,12 @@ CREATE TABLE import_entries (
 ) WITHOUT ROWID;
 
 -- The invitations, which are also the dispatch queue (transactional outbox).
+-- Keyed by their report entry, so an import's invitations are one range
+-- of the table and the rows of a new import are appended in order.
 CREATE TABLE invitations (
-    id TEXT PRIMARY KEY NOT NULL,
-    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-    import_id TEXT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    id TEXT NOT NULL UNIQUE,
+    account_id TEXT NOT NULL,
+    import_id TEXT NOT NULL,
     position BIGINT NOT NULL,
     email TEXT NOT NULL,
     email_key TEXT NOT NULL,
@@ -84,8 +89,9 @@ CREATE TABLE invitations (
     created_at TIMESTAMP NOT NULL,
     sent_at TIMESTAMP,
     expires_at TIMESTAMP,
-    accepted_at TIMESTAMP
-);
+    accepted_at TIMESTAMP,
+    PRIMARY KEY (import_id, position)
+) WITHOUT ROWID;
 CREATE INDEX invitations_account_email ON invitations (account_id, email_key);
 CREATE UNIQUE INDEX invitations_token ON invitations (token_hash) WHERE token_hash IS NOT NULL;
 CREATE INDEX invitations_due ON invitations (next_attempt_at) WHERE status = 'queued';

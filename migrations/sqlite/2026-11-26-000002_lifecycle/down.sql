@@ -1,5 +1,4 @@
 DROP INDEX invitations_expiry;
-DROP INDEX invitations_import_status;
 DROP TABLE webhook_events;
 DROP TABLE suppressions;
 ALTER TABLE imports DROP COLUMN redirect_url;

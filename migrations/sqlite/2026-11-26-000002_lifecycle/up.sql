@@ -20,5 +20,4 @@ CREATE TABLE webhook_events (
     PRIMARY KEY (provider, event_id)
 );
 
-CREATE INDEX invitations_import_status ON invitations (import_id, status);
 CREATE INDEX invitations_expiry ON invitations (expires_at) WHERE status IN ('sent', 'delivered');

@@ -1,0 +1,251 @@
+//! `POST /webhooks/postmark`, `/webhooks/resend`, `/webhooks/sendgrid`:
+//! the providers' delivery events. A request is verified the way its
+//! provider specifies before its body is read; a provider whose setting is
+//! unset is refused, never accepted unchecked. Events of kinds we do not act
+//! on, replays and events for unknown invitations are acknowledged with
+//! 200, since providers retry any other answer.
+
+use super::{blocking, ApiError, Problem};
+use crate::db::events::{self, Applied};
+use crate::dispatch::events::resend::SvixHeaders;
+use crate::dispatch::events::{postmark, resend, sendgrid};
+use crate::dispatch::events::{DeliveryEvent, ParseError, VerifyError};
+use crate::startup::AppState;
+use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{post, web, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, ToSchema};
+
+/// The largest webhook body accepted (SendGrid batches up to about 768 KB).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a webhook post did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"received": 3, "applied": 2}))]
+pub struct WebhookReceipt {
+    /// Events in the post.
+    pub received: u64,
+    /// Events that moved an invitation (replays, unknown invitations and
+    /// events we do not act on move none).
+    pub applied: u64,
+}
+
+/// The webhook routes, under `/webhooks` with their own body limit.
+pub fn scope() -> actix_web::Scope {
+    web::scope("/webhooks")
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(postmark_events)
+        .service(resend_events)
+        .service(sendgrid_events)
+}
+
+/// Postmark's delivery, bounce and spam complaint webhooks.
+///
+/// Configure the webhook URL with the credentials of
+/// `POSTMARK_WEBHOOK_USER` and `POSTMARK_WEBHOOK_PASSWORD`
+/// (`https://user:password@host/webhooks/postmark`). A delivery moves the
+/// invitation to `delivered`; a hard bounce to `bounced` and a spam
+/// complaint to `complained`, both also suppressing the address for the
+/// account's later imports. Soft bounces, opens and clicks are acknowledged
+/// and ignored.
+#[utoipa::path(
+    post, path = "/webhooks/postmark", tag = "webhooks",
+    request_body(content = Object, content_type = "application/json",
+        description = "One Postmark webhook record (`RecordType` `Delivery`, `Bounce`, `SpamComplaint`, ...)"),
+    responses(
+        (status = 200, description = "Verified and processed", body = WebhookReceipt),
+        (status = 400, description = "Not JSON, or not a Postmark webhook record", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong credentials, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("postmark_webhook" = []))
+)]
+#[post("/postmark")]
+#[tracing::instrument(skip_all, fields(provider = "postmark"))]
+pub async fn postmark_events(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let config = &state.webhooks;
+    let verified = postmark::verify(
+        header(&request, postmark::AUTHORIZATION),
+        config.postmark_webhook_user.as_deref(),
+        config.postmark_webhook_password.as_deref(),
+    );
+    let answer = receive(&state, "postmark", verified, || postmark::parse(&body)).await;
+    // Postmark sends the URL's credentials when asked for basic auth.
+    answer.or_else(|error| Ok(challenge(&error, "Basic realm=\"webhooks\"")))
+}
+
+/// Resend's email events, signed by Svix.
+///
+/// Set `RESEND_WEBHOOK_SECRET` to the endpoint's signing secret
+/// (`whsec_...`). The signature over `svix-id`, `svix-timestamp` and the
+/// body must match, and the timestamp must be within
+/// `WEBHOOK_TOLERANCE_SECS` of our clock. `email.delivered`,
+/// `email.bounced` and `email.complained` move the invitation named by the
+/// `invitation_id` tag; other events are acknowledged and ignored.
+#[utoipa::path(
+    post, path = "/webhooks/resend", tag = "webhooks",
+    params(
+        ("svix-id" = String, Header, description = "The message id; the same when Svix retries it"),
+        ("svix-timestamp" = String, Header, description = "When it was signed, in seconds since the epoch"),
+        ("svix-signature" = String, Header, description = "Space-separated `v1,<base64 HMAC-SHA256>` signatures"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "One Resend event: `{\"type\": \"email.delivered\", \"created_at\": ..., \"data\": {...}}`"),
+    responses(
+        (status = 200, description = "Verified and processed", body = WebhookReceipt),
+        (status = 400, description = "Not JSON, or not a Resend event", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/resend")]
+#[tracing::instrument(skip_all, fields(provider = "resend"))]
+pub async fn resend_events(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let config = &state.webhooks;
+    let headers = SvixHeaders {
+        id: header(&request, resend::ID),
+        timestamp: header(&request, resend::TIMESTAMP),
+        signature: header(&request, resend::SIGNATURE),
+    };
+    let verified = resend::verify(
+        headers,
+        &body,
+        config.resend_webhook_secret.as_deref(),
+        config.webhook_tolerance_secs,
+        chrono::Utc::now(),
+    );
+    let event_id = headers.id.unwrap_or_default();
+    receive(&state, "resend", verified, || {
+        resend::parse(&body, event_id)
+    })
+    .await
+}
+
+/// SendGrid's signed Event Webhook.
+///
+/// Set `SENDGRID_WEBHOOK_PUBLIC_KEY` to the verification key SendGrid shows
+/// for the signed webhook. The ECDSA signature over the timestamp header
+/// and the body must verify, and the timestamp must be within
+/// `WEBHOOK_TOLERANCE_SECS` of our clock. In the posted batch, `delivered`,
+/// `bounce` (not `blocked`) and `spamreport` events move the invitation
+/// named by the `invitation_id` custom argument; others are acknowledged.
+#[utoipa::path(
+    post, path = "/webhooks/sendgrid", tag = "webhooks",
+    params(
+        ("X-Twilio-Email-Event-Webhook-Signature" = String, Header, description = "Base64 DER ECDSA (P-256, SHA-256) signature of the timestamp followed by the body"),
+        ("X-Twilio-Email-Event-Webhook-Timestamp" = String, Header, description = "When it was signed, in seconds since the epoch"),
+    ),
+    request_body(content = [Object], content_type = "application/json",
+        description = "A batch of SendGrid events, each with `event`, `sg_event_id` and our `invitation_id`"),
+    responses(
+        (status = 200, description = "Verified and processed", body = WebhookReceipt),
+        (status = 400, description = "Not JSON, or not an array of events", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/sendgrid")]
+#[tracing::instrument(skip_all, fields(provider = "sendgrid"))]
+pub async fn sendgrid_events(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let config = &state.webhooks;
+    let verified = sendgrid::verify(
+        header(&request, sendgrid::SIGNATURE),
+        header(&request, sendgrid::TIMESTAMP),
+        &body,
+        config.sendgrid_webhook_public_key.as_deref(),
+        config.webhook_tolerance_secs,
+        chrono::Utc::now(),
+    );
+    receive(&state, "sendgrid", verified, || sendgrid::parse(&body)).await
+}
+
+/// Refuses an unverified request, reads a verified one and applies its
+/// events.
+async fn receive(
+    state: &AppState,
+    provider: &'static str,
+    verified: Result<(), VerifyError>,
+    parse: impl FnOnce() -> Result<Vec<DeliveryEvent>, ParseError>,
+) -> Result<HttpResponse, ApiError> {
+    verified.map_err(|error| refused(provider, error))?;
+    let events = parse().map_err(|error| {
+        ApiError::bad_request(
+            "invalid-webhook-body",
+            "Unreadable webhook body",
+            error.to_string(),
+        )
+    })?;
+    let received = events.len() as u64;
+    let outcomes = blocking(state, move |conn| {
+        Ok(events::apply_all(
+            conn,
+            provider,
+            &events,
+            crate::db::now(),
+        )?)
+    })
+    .await?;
+    let applied = outcomes.iter().filter(|a| **a == Applied::Moved).count() as u64;
+    tracing::info!(received, applied, "webhook events processed");
+    Ok(HttpResponse::Ok().json(WebhookReceipt { received, applied }))
+}
+
+fn refused(provider: &str, error: VerifyError) -> ApiError {
+    match &error {
+        VerifyError::Misconfigured(_) => tracing::error!(provider, %error, "webhook refused"),
+        _ => tracing::warn!(provider, %error, "webhook refused"),
+    }
+    ApiError::problem(
+        StatusCode::UNAUTHORIZED,
+        "webhook-unverified",
+        "Webhook not verified",
+        format!("Refused: {error}."),
+    )
+}
+
+/// The error's answer, with `challenge` as its `WWW-Authenticate` when it
+/// is a 401.
+fn challenge(error: &ApiError, challenge: &'static str) -> HttpResponse {
+    let mut response = error.error_response();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    response
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Adds the Postmark webhook's basic-auth scheme to the document.
+pub struct WebhookAuth;
+
+impl Modify for WebhookAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "postmark_webhook",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "The credentials in Postmark's webhook URL: POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
