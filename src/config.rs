@@ -50,6 +50,11 @@ pub struct ServeConfig {
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
 
+    /// Origins an import's `redirect_url` may point to, comma-separated
+    /// (e.g. `https://app.example.com`); none allowed when empty.
+    #[arg(long, env = "ALLOWED_REDIRECT_ORIGINS", value_delimiter = ',')]
+    pub allowed_redirect_origins: Vec<String>,
+
     /// Run the dispatcher inside this process (`false` when separate
     /// `bulk-invite worker` processes send the invitations).
     #[arg(long, env = "SERVE_DISPATCHER", default_value_t = true, action = clap::ArgAction::Set)]
@@ -70,6 +75,7 @@ impl ServeConfig {
             max_upload_bytes: 32 * 1024 * 1024,
             bootstrap_api_key: None,
             http_workers: None,
+            allowed_redirect_origins: Vec::new(),
             dispatcher: true,
             dispatch: DispatchConfig::default(),
             webhooks: WebhookConfig::default(),
@@ -147,7 +153,11 @@ pub struct DispatchConfig {
     #[arg(long, env = "DISPATCH_BACKOFF_MS", default_value_t = 2_000)]
     pub backoff_ms: u64,
 
-    /// Days an invitation stays valid after it is sent.
+    /// Seconds between sweeps that mark invitations past their expiry `expired`.
+    #[arg(long, env = "DISPATCH_EXPIRY_SWEEP_SECS", default_value_t = 60)]
+    pub expiry_sweep_secs: u64,
+
+    /// Days an invitation stays valid after it is sent (an import may ask for 1 to 30).
     #[arg(long, env = "INVITATION_TTL_DAYS", default_value_t = 7)]
     pub invitation_ttl_days: i64,
     /// A folder with `subject.txt`, `body.txt` or `body.html` to replace the built-in email.
@@ -183,6 +193,7 @@ impl Default for DispatchConfig {
             poll_ms: 500,
             pause_secs: 60,
             backoff_ms: 2_000,
+            expiry_sweep_secs: 60,
             invitation_ttl_days: 7,
             email_template_dir: None,
             token_secret: None,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub dispatch: Option<Arc<DispatchStatus>>,
     /// How delivery-event webhooks are verified.
     pub webhooks: WebhookConfig,
+    /// Origins an import's `redirect_url` may point to.
+    pub allowed_redirect_origins: Vec<String>,
 }
 
 /// A bound, not yet running server.
@@ -64,6 +66,7 @@ impl Application {
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
             webhooks: config.webhooks.clone(),
+            allowed_redirect_origins: config.allowed_redirect_origins.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

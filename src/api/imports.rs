@@ -6,6 +6,7 @@ use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::{blocking, upload, ApiError, Problem};
 use crate::db::imports::{self, Created, Upload};
 use crate::domain::classify::{Classified, Tally};
+use crate::domain::options::ImportOptions;
 use crate::domain::parser::{decode, entries, DecodeError};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
@@ -23,6 +24,13 @@ pub struct CreateParams {
     pub dry_run: bool,
     /// The file's name for a raw `text/plain` upload (multipart uploads send their own).
     pub filename: Option<String>,
+    /// A message shown in the invitation email (multipart uploads may send it as a form field).
+    pub message: Option<String>,
+    /// Days the invitations stay valid once sent, 1 to 30 (default: the server's setting).
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 30)]
+    pub expires_in_days: Option<String>,
+    /// Where to send people after they accept; its origin must be allowed by the server.
+    pub redirect_url: Option<String>,
 }
 
 /// Upload a file of email addresses and queue an invitation for each new one.
@@ -68,6 +76,16 @@ pub async fn create_import(
 ) -> Result<HttpResponse, ApiError> {
     let file = upload::receive(&req, payload, state.max_upload_bytes).await?;
     let params = params.into_inner();
+    let option = |name: &str, query: &Option<String>| {
+        file.fields.get(name).cloned().or_else(|| query.clone())
+    };
+    let options = ImportOptions::parse(
+        option("message", &params.message).as_deref(),
+        option("expires_in_days", &params.expires_in_days).as_deref(),
+        option("redirect_url", &params.redirect_url).as_deref(),
+        &state.allowed_redirect_origins,
+    )
+    .map_err(|e| ApiError::bad_request("invalid-option", "Invalid import option", e.to_string()))?;
     let account_id = auth.0.id;
     if params.dry_run {
         let view = blocking(&state, move |conn| {
@@ -89,6 +107,7 @@ pub async fn create_import(
             sha256: &sha256,
             idempotency_key: idempotency_key.as_deref(),
             text: &text,
+            options: &options,
         };
         Ok(imports::create(conn, &account_id, upload)?)
     })
@@ -222,6 +241,13 @@ pub struct UploadForm {
     /// The file of addresses.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
+    /// A message shown in the invitation email.
+    message: Option<String>,
+    /// Days the invitations stay valid once sent, 1 to 30.
+    #[schema(minimum = 1, maximum = 30)]
+    expires_in_days: Option<i32>,
+    /// Where to send people after they accept (an allowed origin).
+    redirect_url: Option<String>,
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {

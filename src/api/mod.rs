@@ -1,10 +1,12 @@
 //! The HTTP edge: routes, extractors, problem+json errors and the OpenAPI
 //! contract. Handlers extract, call one function, and map the result.
 
+pub mod accept;
 pub mod auth;
 pub mod error;
 pub mod health;
 pub mod imports;
+pub mod invitations;
 pub mod openapi;
 pub mod pagination;
 pub mod reports;
@@ -35,6 +37,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(imports::list_imports)
     .service(imports::get_import)
     .service(reports::get_report)
+    .service(invitations::cancel_import)
+    .service(invitations::resend_import)
+    .service(invitations::list_invitations)
+    .service(invitations::revoke_invitation)
+    .service(invitations::resend_invitation)
+    .service(accept::preview_invitation)
+    .service(accept::accept_invitation)
     .service(users::add_users)
     .service(users::list_users)
     .service(webhooks::scope())

@@ -3,7 +3,7 @@
 //! `openapi/openapi.json`.
 
 use super::webhooks::{self, WebhookAuth};
-use super::{error, health, imports, reports, users, views};
+use super::{accept, error, health, imports, invitations, reports, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,6 +23,13 @@ use utoipa_swagger_ui::SwaggerUi;
         imports::list_imports,
         imports::get_import,
         reports::get_report,
+        invitations::cancel_import,
+        invitations::resend_import,
+        invitations::list_invitations,
+        invitations::revoke_invitation,
+        invitations::resend_invitation,
+        accept::preview_invitation,
+        accept::accept_invitation,
         users::add_users,
         users::list_users,
         health::healthz,
@@ -35,6 +42,7 @@ use utoipa_swagger_ui::SwaggerUi;
         error::Problem,
         views::ImportView,
         views::Counts,
+        views::OptionsView,
         views::Links,
         views::ImportHistory,
         views::EntryView,
@@ -45,6 +53,11 @@ use utoipa_swagger_ui::SwaggerUi;
         views::AddedUsers,
         views::RejectedEmail,
         views::UsersPage,
+        views::InvitationView,
+        views::InvitationsPage,
+        views::InvitationPreview,
+        views::AcceptedInvitation,
+        views::ImportAction,
         imports::UploadForm,
         EntryStatus,
         ImportStatus,
@@ -56,6 +69,8 @@ use utoipa_swagger_ui::SwaggerUi;
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
+        (name = "invitations", description = "Find, revoke and resend invitations"),
+        (name = "accept", description = "Public: what an invitation link is for, and accepting it (no API key: the token is the credential)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "webhooks", description = "Delivery events from the email providers, verified the way each provider signs them"),
     )

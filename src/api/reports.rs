@@ -104,7 +104,8 @@ pub async fn get_report(
     }))
 }
 
-fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
+/// Reads repeated or comma-separated `status` values.
+pub fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
     values
         .iter()
         .flat_map(|v| v.split(','))

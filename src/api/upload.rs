@@ -19,6 +19,8 @@ pub struct ReceivedFile {
     pub filename: Option<String>,
     /// The file's content, at most the configured limit.
     pub bytes: Vec<u8>,
+    /// The other (text) fields of a multipart form, by name.
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads the upload of `POST /imports`.
@@ -53,6 +55,7 @@ pub async fn receive(
             ReceivedFile {
                 filename: None,
                 bytes: read_limited(payload, max, declared.unwrap_or(0).min(max)).await?,
+                fields: Default::default(),
             }
         }
         other => return Err(unsupported(other)),
@@ -72,12 +75,22 @@ async fn read_multipart(
     max: u64,
     hint: u64,
 ) -> Result<ReceivedFile, ApiError> {
-    let mut file: Option<ReceivedFile> = None;
+    let mut file: Option<(Option<String>, Vec<u8>)> = None;
+    let mut fields = std::collections::BTreeMap::new();
     while let Some(field) = multipart.next().await {
         let field = field.map_err(bad_multipart)?;
-        if field.name() != Some("file") {
-            // Other form fields are not used; read past them, bounded.
-            read_limited(field, MULTIPART_OVERHEAD, 0).await?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            // Options travel as small text fields beside the file.
+            let value = read_limited(field, MULTIPART_OVERHEAD, 0).await?;
+            let value = String::from_utf8(value).map_err(|_| {
+                ApiError::bad_request(
+                    "invalid-field",
+                    "Invalid form field",
+                    format!("The form field `{name}` is not UTF-8 text."),
+                )
+            })?;
+            fields.insert(name, value);
             continue;
         }
         if file.is_some() {
@@ -92,14 +105,19 @@ async fn read_multipart(
             .and_then(|cd| cd.get_filename())
             .map(str::to_owned);
         let bytes = read_limited(field, max, hint).await?;
-        file = Some(ReceivedFile { filename, bytes });
+        file = Some((filename, bytes));
     }
-    file.ok_or_else(|| {
+    let (filename, bytes) = file.ok_or_else(|| {
         ApiError::bad_request(
             "missing-file",
             "No file part",
             "The form has no part named `file`; upload with `curl -F file=@team.txt`.",
         )
+    })?;
+    Ok(ReceivedFile {
+        filename,
+        bytes,
+        fields,
     })
 }
 

@@ -30,8 +30,21 @@ pub struct ImportView {
     pub completed_at: Option<DateTime<Utc>>,
     /// How many entries got each status.
     pub counts: Counts,
+    /// The options the import was made with.
+    pub options: OptionsView,
     /// Where to find the import and its report.
     pub links: Links,
+}
+
+/// The options of an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptionsView {
+    /// The message shown in the invitation email.
+    pub message: Option<String>,
+    /// Days the invitations stay valid once sent (null: the server's default).
+    pub expires_in_days: Option<i32>,
+    /// Where people are sent after accepting.
+    pub redirect_url: Option<String>,
 }
 
 /// How many entries got each status. `entries` = `invalid` + `duplicate` +
@@ -106,6 +119,11 @@ impl From<Import> for ImportView {
             created_at: utc(import.created_at),
             completed_at: import.completed_at.map(utc),
             counts: import.counts.into(),
+            options: OptionsView {
+                message: import.custom_message,
+                expires_in_days: import.expiry_days,
+                redirect_url: import.redirect_url,
+            },
             filename: import.filename,
             id: import.id,
         }
@@ -228,4 +246,91 @@ pub struct UsersPage {
     pub users: Vec<UserView>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// An invitation, as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    pub import_id: String,
+    #[schema(example = "ann@x.io")]
+    pub email: String,
+    pub status: EntryStatus,
+    /// Sending attempts made for the current token.
+    pub attempts: i32,
+    /// The provider's last error, if any.
+    pub last_error: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::invitations::Invitation> for InvitationView {
+    fn from(i: crate::db::invitations::Invitation) -> InvitationView {
+        InvitationView {
+            status: i.status.parse().unwrap_or(EntryStatus::Queued),
+            id: i.id,
+            import_id: i.import_id,
+            email: i.email,
+            attempts: i.attempts,
+            last_error: i.last_error,
+            provider_message_id: i.provider_message_id,
+            created_at: utc(i.created_at),
+            sent_at: i.sent_at.map(utc),
+            expires_at: i.expires_at.map(utc),
+            accepted_at: i.accepted_at.map(utc),
+        }
+    }
+}
+
+/// A page of the account's invitations, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationsPage {
+    pub invitations: Vec<InvitationView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What an invitation link is for (shown before accepting).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationPreview {
+    /// The account the person is invited to.
+    #[schema(example = "Acme")]
+    pub account_name: String,
+    /// The invited address.
+    #[schema(example = "ann@x.io")]
+    pub email: String,
+    /// Until when the link works.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The administrator's message, if the import had one.
+    pub message: Option<String>,
+}
+
+/// The result of accepting an invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedInvitation {
+    /// Always `accepted`.
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    /// The user the address now is.
+    pub user_id: String,
+    #[schema(example = "Acme")]
+    pub account_name: String,
+    #[schema(example = "ann@x.io")]
+    pub email: String,
+    /// Where to send the person next, if the import named a place.
+    pub redirect_url: Option<String>,
+}
+
+/// What a bulk action on an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportAction {
+    /// How many invitations changed.
+    #[schema(example = 12)]
+    pub changed: usize,
+    /// The import after the action.
+    pub import: ImportView,
 }

@@ -240,16 +240,33 @@ fn update_counts(
     Ok(())
 }
 
-/// The names of the given accounts, for the email templates.
-pub fn account_names(
-    conn: &mut DbConnection,
-    ids: Vec<String>,
-) -> QueryResult<BTreeMap<String, String>> {
+/// What the emails of a batch need beyond the invitations themselves.
+#[derive(Debug, Default)]
+pub struct BatchContext {
+    /// Account names by account id.
+    pub account_names: BTreeMap<String, String>,
+    /// Per-import options by import id: the message and the expiry in days.
+    pub imports: BTreeMap<String, (Option<String>, Option<i32>)>,
+}
+
+/// The account names and import options of a claimed batch.
+pub fn batch_context(conn: &mut DbConnection, claimed: &[Claimed]) -> QueryResult<BatchContext> {
     use super::schema::accounts;
-    Ok(accounts::table
-        .filter(accounts::id.eq_any(ids))
-        .select((accounts::id, accounts::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect())
+    let accounts: Vec<&str> = claimed.iter().map(|c| c.account_id.as_str()).collect();
+    let imports: Vec<&str> = claimed.iter().map(|c| c.import_id.as_str()).collect();
+    Ok(BatchContext {
+        account_names: accounts::table
+            .filter(accounts::id.eq_any(accounts))
+            .select((accounts::id, accounts::name))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect(),
+        imports: imports::table
+            .filter(imports::id.eq_any(imports))
+            .select((imports::id, imports::custom_message, imports::expiry_days))
+            .load::<(String, Option<String>, Option<i32>)>(conn)?
+            .into_iter()
+            .map(|(id, message, days)| (id, (message, days)))
+            .collect(),
+    })
 }

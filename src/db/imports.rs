@@ -6,6 +6,7 @@ use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
 use crate::domain::classify::{classify, key_hash, Classified, KeySet, Known, Tally};
 use diesel::connection::DefaultLoadingMode;
+use crate::domain::options::ImportOptions;
 use crate::domain::{EmailAddress, EntryStatus, ImportStatus};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -25,6 +26,7 @@ pub struct Upload<'a> {
     pub sha256: &'a str,
     pub idempotency_key: Option<&'a str>,
     pub text: &'a str,
+    pub options: &'a ImportOptions,
 }
 
 /// What [`create`] did.
@@ -97,6 +99,9 @@ fn write_import(
                 status: ImportStatus::Dispatching.as_str(),
                 created_at,
                 completed_at: None,
+                custom_message: upload.options.message.as_deref(),
+                expiry_days: upload.options.expires_in_days,
+                redirect_url: upload.options.redirect_url.as_deref(),
             })
             .execute(conn)?;
         let tally = write_entries(conn, account_id, &id, upload.text, &known, created_at)?;

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
+pub mod invitations;
 pub mod lifecycle;
 pub mod models;
 pub mod reports;
@@ -174,11 +175,20 @@ where
     E: From<diesel::result::Error>,
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    match conn {
+    let outermost_sqlite = match conn {
         DbConnection::Sqlite(c) => {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(c)
+                .transaction_depth()?
+                .is_none()
+        }
+        DbConnection::Pg(_) => false,
+    };
+    // Inside a transaction, diesel nests with a savepoint.
+    match conn {
+        DbConnection::Sqlite(c) if outermost_sqlite => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
         }
-        DbConnection::Pg(_) => Manager::begin_transaction(conn)?,
+        _ => Manager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {

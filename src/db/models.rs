@@ -51,6 +51,9 @@ pub struct Import {
     pub completed_at: Option<NaiveDateTime>,
     #[diesel(embed)]
     pub counts: ImportCounts,
+    pub custom_message: Option<String>,
+    pub expiry_days: Option<i32>,
+    pub redirect_url: Option<String>,
 }
 
 /// The counters of an import, kept up to date by whoever changes an entry.
@@ -89,6 +92,9 @@ pub struct NewImport<'a> {
     pub status: &'a str,
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
+    pub custom_message: Option<&'a str>,
+    pub expiry_days: Option<i32>,
+    pub redirect_url: Option<&'a str>,
 }
 
 /// One entry of an import's report.

@@ -9,11 +9,11 @@ use super::template::{substitutions, EmailValues, Templates};
 use super::token::{self, TokenMaker};
 use super::DispatchStatus;
 use crate::config::DispatchConfig;
-use crate::db::dispatch::{self as queue, Claimed, Record};
+use crate::db::dispatch::{self as queue, BatchContext, Claimed, Record};
+use crate::db::lifecycle::{self, Change, Target};
 use crate::db::{now, DbConnection, Pool};
 use anyhow::Context;
 use chrono::NaiveDateTime;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -83,7 +83,15 @@ impl Dispatcher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut rate = RateLimit::new(self.rate_limit());
         tracing::info!(provider = self.provider.name(), owner = %self.owner, batch = self.batch_size, "dispatcher started");
+        let sweep_every = Duration::from_secs(self.config.expiry_sweep_secs);
+        let mut last_sweep: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            if last_sweep.is_none_or(|at| at.elapsed() >= sweep_every) {
+                last_sweep = Some(std::time::Instant::now());
+                if let Err(error) = self.expire().await {
+                    tracing::error!(error = format!("{error:#}"), "expiry sweep failed");
+                }
+            }
             let wait = match self.step(&mut rate).await {
                 Ok(Step::Batch(_)) => continue,
                 Ok(Step::Idle) => Duration::from_millis(self.config.poll_ms),
@@ -101,6 +109,22 @@ impl Dispatcher {
         tracing::info!(owner = %self.owner, "dispatcher stopped");
     }
 
+    /// Marks sent invitations whose expiry has passed `expired` (in their
+    /// report and counts too); returns how many.
+    pub async fn expire(&self) -> anyhow::Result<usize> {
+        let expired = self
+            .db(|conn| {
+                let now = now();
+                let change = Change::new(&["sent", "delivered"], "expired");
+                Ok(lifecycle::apply(conn, Target::ExpiredBy(now), &change, now)?.len())
+            })
+            .await?;
+        if expired > 0 {
+            tracing::info!(expired, "invitations expired");
+        }
+        Ok(expired)
+    }
+
     /// Claims, sends and records one batch.
     pub async fn step(&self, rate: &mut RateLimit) -> anyhow::Result<Step> {
         let (owner, limit) = (self.owner.clone(), self.batch_size as i64);
@@ -114,12 +138,10 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(Step::Idle);
         }
-        let accounts: Vec<String> = claimed.iter().map(|c| c.account_id.clone()).collect();
-        let names = self
-            .db(move |conn| Ok(queue::account_names(conn, accounts)?))
-            .await?;
-        let expires_at = now() + chrono::Duration::days(self.config.invitation_ttl_days);
-        let messages = self.render(&claimed, &names, expires_at)?;
+        let batch = claimed.clone();
+        let context = self.db(move |conn| Ok(queue::batch_context(conn, &batch)?)).await?;
+        let sent_at = now();
+        let messages = self.render(&claimed, &context, sent_at)?;
         tokio::time::sleep(rate.reserve(messages.len())).await;
         let key = self.idempotency_key(&claimed);
         let result = self
@@ -138,31 +160,47 @@ impl Dispatcher {
             tracing::info!(provider = self.provider.name(), "dispatch resumed");
             self.status.set_paused(None);
         }
-        let records = self.records(claimed, result, expires_at);
+        let records = self.records(claimed, result, &context, sent_at);
         let count = records.len();
         self.db(move |conn| Ok(queue::record(conn, &records, now())?))
             .await?;
         Ok(Step::Batch(count))
     }
 
+    /// When an invitation sent at `sent_at` expires: after its import's
+    /// expiry, or the configured default.
+    fn expiry(&self, c: &Claimed, context: &BatchContext, sent_at: NaiveDateTime) -> NaiveDateTime {
+        let days = context
+            .imports
+            .get(&c.import_id)
+            .and_then(|(_, days)| *days)
+            .map_or(self.config.invitation_ttl_days, i64::from);
+        sent_at + chrono::Duration::days(days)
+    }
+
     fn render(
         &self,
         claimed: &[Claimed],
-        names: &BTreeMap<String, String>,
-        expires_at: NaiveDateTime,
+        context: &BatchContext,
+        sent_at: NaiveDateTime,
     ) -> anyhow::Result<Vec<Message>> {
-        let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
         let base = self.config.public_base_url.trim_end_matches('/');
         claimed
             .iter()
             .map(|c| {
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
+                let expires = self.expiry(c, context, sent_at).format("%Y-%m-%d %H:%M UTC").to_string();
+                let message = context.imports.get(&c.import_id).and_then(|(m, _)| m.as_deref());
                 let values = EmailValues {
-                    account_name: names.get(&c.account_id).map_or("your team", String::as_str),
+                    account_name: context
+                        .account_names
+                        .get(&c.account_id)
+                        .map_or("your team", String::as_str),
                     email: &c.email,
                     accept_url: &accept_url,
                     expires_at: &expires,
+                    message: message.unwrap_or(""),
                 };
                 let rendered = self
                     .templates
@@ -185,7 +223,8 @@ impl Dispatcher {
         &self,
         claimed: Vec<Claimed>,
         result: Result<Vec<Outcome>, BatchError>,
-        expires_at: NaiveDateTime,
+        context: &BatchContext,
+        sent_at: NaiveDateTime,
     ) -> Vec<(Claimed, Record)> {
         let outcomes = match result {
             Ok(outcomes) if outcomes.len() == claimed.len() => outcomes,
@@ -221,7 +260,7 @@ impl Dispatcher {
                     Outcome::Sent { message_id } => Record::Sent {
                         message_id,
                         token_hash: token::hash(&self.tokens.token(&c.id, c.token_version)),
-                        expires_at,
+                        expires_at: self.expiry(&c, context, sent_at),
                     },
                     Outcome::Failed { reason } => Record::Failed { reason },
                     Outcome::Retry { reason, .. } if c.attempts >= self.config.max_attempts => {

@@ -19,6 +19,8 @@ pub struct EmailValues<'a> {
     pub email: &'a str,
     pub accept_url: &'a str,
     pub expires_at: &'a str,
+    /// The administrator's message for this import ("" for none).
+    pub message: &'a str,
 }
 
 /// A rendered email.
@@ -87,6 +89,7 @@ impl Templates {
             email: "ann@example.com",
             accept_url: "http://127.0.0.1/invitations/accept/token",
             expires_at: "2026-12-03",
+            message: "Welcome aboard",
         })?;
         Ok(templates)
     }
@@ -98,6 +101,7 @@ impl Templates {
             email => values.email,
             accept_url => values.accept_url,
             expires_at => values.expires_at,
+            message => values.message,
         };
         Ok(Rendered {
             subject: self
@@ -113,17 +117,20 @@ impl Templates {
 
     /// The email with every value left as a placeholder `-name-` (plain
     /// text) or `-name_html-` (HTML), for providers that substitute per
-    /// recipient; [`substitutions`] gives the values.
+    /// recipient; [`substitutions`] gives the values. (The message block is
+    /// always present here; with no message its placeholder becomes empty.)
     pub fn shared(&self) -> Result<SharedContent, minijinja::Error> {
         let text_ctx = context! {
             account_name => "-account_name-", email => "-email-",
             accept_url => "-accept_url-", expires_at => "-expires_at-",
+            message => "-message-",
         };
         let html_ctx = context! {
             account_name => minijinja::Value::from_safe_string("-account_name_html-".into()),
             email => minijinja::Value::from_safe_string("-email_html-".into()),
             accept_url => minijinja::Value::from_safe_string("-accept_url_html-".into()),
             expires_at => minijinja::Value::from_safe_string("-expires_at_html-".into()),
+            message => minijinja::Value::from_safe_string("-message_html-".into()),
         };
         Ok(SharedContent {
             subject: self
@@ -145,6 +152,7 @@ pub fn substitutions(values: &EmailValues<'_>) -> BTreeMap<String, String> {
         ("email", values.email),
         ("accept_url", values.accept_url),
         ("expires_at", values.expires_at),
+        ("message", values.message),
     ];
     let mut map = BTreeMap::new();
     for (key, value) in pairs {
@@ -179,6 +187,7 @@ mod tests {
             email: "ann@x.io",
             accept_url: "https://app.test/invitations/accept/abc",
             expires_at: "2026-12-03",
+            message: "See you <soon> & welcome",
         }
     }
 

@@ -19,6 +19,7 @@
 
 pub mod classify;
 pub mod email;
+pub mod options;
 pub mod parser;
 pub mod status;
 

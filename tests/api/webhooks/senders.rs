@@ -240,7 +240,7 @@ pub fn postmark_delivery(invitation_id: &str) -> Value {
 /// Postmark's bounce webhook record of a bounce type for an invitation.
 pub fn postmark_bounce(invitation_id: &str, bounce_type: &str) -> Value {
     json!({
-        "RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036,
+        "RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036u64,
         "Type": bounce_type, "TypeCode": 1, "Name": "Hard bounce", "Tag": "",
         "MessageID": format!("pm-{invitation_id}"), "ServerID": 23,
         "Metadata": {"invitation_id": invitation_id},
