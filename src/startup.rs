@@ -116,7 +116,10 @@ impl Application {
 
 /// Checkpoints SQLite's write-ahead log every second until stopped.
 pub async fn checkpoint_until_stopped(pool: Pool, mut stopped: watch::Receiver<bool>) {
-    if !matches!(pool.get().as_deref(), Ok(crate::db::DbConnection::Sqlite(_))) {
+    if !matches!(
+        pool.get().as_deref(),
+        Ok(crate::db::DbConnection::Sqlite(_))
+    ) {
         return;
     }
     while !*stopped.borrow() {

@@ -64,13 +64,17 @@ pub async fn list_invitations(
         ApiError::bad_request("invalid-query", "Invalid query parameter", e.to_string())
     })?;
     let email_key = match &params.email {
-        Some(email) => Some(EmailAddress::parse(email).map(|e| e.key()).map_err(|reason| {
-            ApiError::bad_request(
-                "invalid-email",
-                "Invalid email",
-                format!("email is not a valid address ({reason})."),
-            )
-        })?),
+        Some(email) => Some(
+            EmailAddress::parse(email)
+                .map(|e| e.key())
+                .map_err(|reason| {
+                    ApiError::bad_request(
+                        "invalid-email",
+                        "Invalid email",
+                        format!("email is not a valid address ({reason})."),
+                    )
+                })?,
+        ),
         None => None,
     };
     let filter = Filter {
@@ -79,10 +83,20 @@ pub async fn list_invitations(
         import_id: params.import_id,
     };
     let limit = pagination::limit(params.limit)?;
-    let after = params.cursor.as_deref().map(|c| pagination::decode('v', c)).transpose()?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| pagination::decode('v', c))
+        .transpose()?;
     let account_id = auth.0.id;
     let rows = blocking(&state, move |conn| {
-        Ok(invitations::list(conn, &account_id, filter, after, limit + 1)?)
+        Ok(invitations::list(
+            conn,
+            &account_id,
+            filter,
+            after,
+            limit + 1,
+        )?)
     })
     .await?;
     let (rows, next) = split_page(rows, limit);
@@ -112,7 +126,13 @@ pub async fn revoke_invitation(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_one(&state, auth.0.id, id.into_inner(), Change::new(REVOCABLE, "revoked")).await
+    change_one(
+        &state,
+        auth.0.id,
+        id.into_inner(),
+        Change::new(REVOCABLE, "revoked"),
+    )
+    .await
 }
 
 /// Send an invitation again with a fresh link (the old one stops working):
@@ -163,7 +183,10 @@ async fn change_one(
             StatusCode::CONFLICT,
             "invitation-state",
             "Not possible in this state",
-            format!("The invitation is {}, so this action does not apply to it.", current.status),
+            format!(
+                "The invitation is {}, so this action does not apply to it.",
+                current.status
+            ),
         ));
     }
     Ok(HttpResponse::Ok().json(InvitationView::from(current)))
@@ -187,7 +210,13 @@ pub async fn cancel_import(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_import(&state, auth.0.id, id.into_inner(), Change::new(&["queued"], "revoked")).await
+    change_import(
+        &state,
+        auth.0.id,
+        id.into_inner(),
+        Change::new(&["queued"], "revoked"),
+    )
+    .await
 }
 
 /// Send again every failed or expired invitation of an import, with fresh links.

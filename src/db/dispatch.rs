@@ -36,6 +36,7 @@ pub enum Record {
     Sent {
         message_id: Option<String>,
         token_hash: String,
+        sent_at: NaiveDateTime,
         expires_at: NaiveDateTime,
     },
     /// Failed for good, with the provider's reason.
@@ -149,6 +150,7 @@ pub fn record(
                 Record::Sent {
                     message_id,
                     token_hash,
+                    sent_at,
                     expires_at,
                 } => {
                     let changed = diesel::update(this)
@@ -156,7 +158,7 @@ pub fn record(
                             invitations::status.eq("sent"),
                             invitations::provider_message_id.eq(message_id),
                             invitations::token_hash.eq(token_hash),
-                            invitations::sent_at.eq(now),
+                            invitations::sent_at.eq(sent_at),
                             invitations::expires_at.eq(expires_at),
                             invitations::last_error.eq(None::<String>),
                             invitations::batch_id.eq(None::<String>),

@@ -5,10 +5,10 @@ use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
 use crate::domain::classify::{classify, key_hash, Classified, KeySet, Known, Tally};
-use diesel::connection::DefaultLoadingMode;
 use crate::domain::options::ImportOptions;
 use crate::domain::{EmailAddress, EntryStatus, ImportStatus};
 use chrono::NaiveDateTime;
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
 /// Rows written per statement: well under SQLite's 32,766 bound parameters
@@ -238,7 +238,9 @@ fn write_entries(
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(BATCH).collect();
                 // A closed channel means the writer failed; its error is reported.
                 if batch.is_empty()
-                    || rows.send(build_rows(account_id, import_id, batch, created_at)).is_err()
+                    || rows
+                        .send(build_rows(account_id, import_id, batch, created_at))
+                        .is_err()
                 {
                     return classifier.tally();
                 }
@@ -246,9 +248,9 @@ fn write_entries(
         });
         let written = batches.iter().try_for_each(|batch| write_rows(conn, batch));
         drop(batches);
-        let tally = producer
-            .join()
-            .map_err(|_| diesel::result::Error::QueryBuilderError("the classifier panicked".into()))?;
+        let tally = producer.join().map_err(|_| {
+            diesel::result::Error::QueryBuilderError("the classifier panicked".into())
+        })?;
         written.map(|()| tally)
     })
 }

@@ -96,7 +96,9 @@ pub fn apply_in(
     }
     let mut deltas: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for m in &moved {
-        *deltas.entry((m.import_id.as_str(), m.status.as_str())).or_default() += 1;
+        *deltas
+            .entry((m.import_id.as_str(), m.status.as_str()))
+            .or_default() += 1;
     }
     for ((import_id, from), n) in deltas {
         move_count(conn, import_id, from, change.to, n, now)?;
@@ -219,15 +221,24 @@ fn move_count(
         .bind::<Text, _>(import_id)
         .execute(conn)?;
     let this = imports::table.find(import_id);
-    diesel::update(this.filter(imports::queued.eq(0)).filter(imports::status.ne("completed")))
-        .set((imports::status.eq("completed"), imports::completed_at.eq(now)))
-        .execute(conn)?;
-    diesel::update(this.filter(imports::queued.gt(0)).filter(imports::status.ne("dispatching")))
-        .set((
-            imports::status.eq("dispatching"),
-            imports::completed_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        this.filter(imports::queued.eq(0))
+            .filter(imports::status.ne("completed")),
+    )
+    .set((
+        imports::status.eq("completed"),
+        imports::completed_at.eq(now),
+    ))
+    .execute(conn)?;
+    diesel::update(
+        this.filter(imports::queued.gt(0))
+            .filter(imports::status.ne("dispatching")),
+    )
+    .set((
+        imports::status.eq("dispatching"),
+        imports::completed_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -26,7 +26,9 @@ macro_rules! insert_rows {
                 }
             }
             $crate::db::DbConnection::Pg(c) => {
-                diesel::copy_from($table).from_insertable($rows).execute(c)?;
+                diesel::copy_from($table)
+                    .from_insertable($rows)
+                    .execute(c)?;
             }
         }
     };

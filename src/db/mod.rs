@@ -176,11 +176,11 @@ where
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
     let outermost_sqlite = match conn {
-        DbConnection::Sqlite(c) => {
-            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(c)
-                .transaction_depth()?
-                .is_none()
-        }
+        DbConnection::Sqlite(c) => <AnsiTransactionManager as TransactionManager<
+            SqliteConnection,
+        >>::transaction_manager_status_mut(c)
+        .transaction_depth()?
+        .is_none(),
         DbConnection::Pg(_) => false,
     };
     // Inside a transaction, diesel nests with a savepoint.

@@ -139,7 +139,9 @@ impl Dispatcher {
             return Ok(Step::Idle);
         }
         let batch = claimed.clone();
-        let context = self.db(move |conn| Ok(queue::batch_context(conn, &batch)?)).await?;
+        let context = self
+            .db(move |conn| Ok(queue::batch_context(conn, &batch)?))
+            .await?;
         let sent_at = now();
         let messages = self.render(&claimed, &context, sent_at)?;
         tokio::time::sleep(rate.reserve(messages.len())).await;
@@ -190,8 +192,14 @@ impl Dispatcher {
             .map(|c| {
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
-                let expires = self.expiry(c, context, sent_at).format("%Y-%m-%d %H:%M UTC").to_string();
-                let message = context.imports.get(&c.import_id).and_then(|(m, _)| m.as_deref());
+                let expires = self
+                    .expiry(c, context, sent_at)
+                    .format("%Y-%m-%d %H:%M UTC")
+                    .to_string();
+                let message = context
+                    .imports
+                    .get(&c.import_id)
+                    .and_then(|(m, _)| m.as_deref());
                 let values = EmailValues {
                     account_name: context
                         .account_names
@@ -260,6 +268,7 @@ impl Dispatcher {
                     Outcome::Sent { message_id } => Record::Sent {
                         message_id,
                         token_hash: token::hash(&self.tokens.token(&c.id, c.token_version)),
+                        sent_at,
                         expires_at: self.expiry(&c, context, sent_at),
                     },
                     Outcome::Failed { reason } => Record::Failed { reason },

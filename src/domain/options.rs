@@ -39,7 +39,10 @@ impl ImportOptions {
         allowed_origins: &[String],
     ) -> Result<ImportOptions, OptionError> {
         let message = present(message).map(str::to_owned);
-        if message.as_ref().is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS) {
+        if message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
+        {
             return Err(OptionError::MessageTooLong);
         }
         let expires_in_days = present(expires_in_days)
@@ -86,7 +89,10 @@ mod tests {
     use super::*;
 
     fn allowed() -> Vec<String> {
-        vec!["https://app.example.com".into(), "http://localhost:3000".into()]
+        vec![
+            "https://app.example.com".into(),
+            "http://localhost:3000".into(),
+        ]
     }
 
     #[test]
@@ -100,8 +106,14 @@ mod tests {
         .unwrap();
         assert_eq!(options.message.as_deref(), Some("Welcome!"));
         assert_eq!(options.expires_in_days, Some(14));
-        assert_eq!(options.redirect_url.as_deref(), Some("https://app.example.com/welcome?x=1"));
-        assert_eq!(ImportOptions::parse(Some(" "), Some(""), None, &[]).unwrap(), ImportOptions::default());
+        assert_eq!(
+            options.redirect_url.as_deref(),
+            Some("https://app.example.com/welcome?x=1")
+        );
+        assert_eq!(
+            ImportOptions::parse(Some(" "), Some(""), None, &[]).unwrap(),
+            ImportOptions::default()
+        );
     }
 
     #[test]
@@ -111,15 +123,39 @@ mod tests {
             (Some(&long), None, None, OptionError::MessageTooLong),
             (None, Some("0"), None, OptionError::BadExpiry("0".into())),
             (None, Some("31"), None, OptionError::BadExpiry("31".into())),
-            (None, Some("7.5"), None, OptionError::BadExpiry("7.5".into())),
-            (None, None, Some("/relative"), OptionError::BadRedirect("/relative".into())),
-            (None, None, Some("javascript:alert(1)"), OptionError::BadRedirect("javascript:alert(1)".into())),
-            (None, None, Some("https://evil.test/x"), OptionError::OriginNotAllowed("https://evil.test".into())),
+            (
+                None,
+                Some("7.5"),
+                None,
+                OptionError::BadExpiry("7.5".into()),
+            ),
+            (
+                None,
+                None,
+                Some("/relative"),
+                OptionError::BadRedirect("/relative".into()),
+            ),
+            (
+                None,
+                None,
+                Some("javascript:alert(1)"),
+                OptionError::BadRedirect("javascript:alert(1)".into()),
+            ),
+            (
+                None,
+                None,
+                Some("https://evil.test/x"),
+                OptionError::OriginNotAllowed("https://evil.test".into()),
+            ),
         ];
         for (message, days, url, want) in cases {
-            assert_eq!(ImportOptions::parse(message, days, url, &allowed()), Err(want));
+            assert_eq!(
+                ImportOptions::parse(message, days, url, &allowed()),
+                Err(want)
+            );
         }
-        let other_port = ImportOptions::parse(None, None, Some("http://localhost:3001/"), &allowed());
+        let other_port =
+            ImportOptions::parse(None, None, Some("http://localhost:3001/"), &allowed());
         assert!(matches!(other_port, Err(OptionError::OriginNotAllowed(_))));
     }
 }

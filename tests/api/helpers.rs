@@ -247,6 +247,15 @@ impl TestApp {
         history["imports"].as_array().expect("imports").len()
     }
 
+    /// Runs an SQL statement straight on the database (to arrange a state
+    /// that would otherwise take days, like an expiry).
+    pub fn execute(&self, sql: &str) {
+        let mut conn = self.pool.get().expect("connection");
+        diesel::sql_query(sql)
+            .execute(&mut *conn)
+            .expect("statement");
+    }
+
     /// How many rows a table holds, straight from the database.
     pub fn count_rows(&self, table: &str) -> i64 {
         self.count_where(table, "1 = 1")

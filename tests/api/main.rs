@@ -10,6 +10,7 @@ mod fakes;
 mod health_and_contract;
 mod imports;
 mod isolation;
+mod lifecycle;
 mod reports;
 mod tricky_files;
 mod users;

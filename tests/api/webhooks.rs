@@ -4,10 +4,11 @@
 //! addresses are suppressed in later imports; replays and refused requests
 //! change nothing.
 
+mod refusals;
 mod senders;
 
 use crate::both_backends;
-use crate::helpers::{assert_problem, counts, statuses, Backend, TestApp};
+use crate::helpers::{statuses, Backend};
 use senders::*;
 use serde_json::{json, Value};
 
@@ -20,28 +21,8 @@ both_backends!(
     a_replayed_event_is_acknowledged_and_counted_once,
     resend_events_signed_with_the_secret_move_invitations,
     sendgrid_batches_signed_with_the_key_move_each_invitation,
-    requests_without_valid_credentials_are_refused_and_change_nothing,
-    an_unconfigured_provider_refuses_every_request,
-    an_unreadable_body_is_a_bad_request,
     an_event_moves_only_the_invitation_it_names_across_accounts,
 );
-
-async fn receipt(response: reqwest::Response) -> (u64, u64) {
-    assert_eq!(response.status(), 200, "webhook answer");
-    let body: Value = response.json().await.expect("receipt JSON");
-    (
-        body["received"].as_u64().expect("received"),
-        body["applied"].as_u64().expect("applied"),
-    )
-}
-
-fn id(import: &Value) -> &str {
-    import["id"].as_str().expect("import id")
-}
-
-fn n(import: &Value, key: &str) -> i64 {
-    counts(import)[key].as_i64().expect("count")
-}
 
 async fn a_delivery_moves_the_invitation_to_delivered(backend: Backend) {
     let hooks = Hooks::spawn(backend).await;
@@ -104,6 +85,16 @@ async fn a_complaint_after_delivery_marks_complained_and_suppresses(backend: Bac
         receipt(hooks.postmark_event(&postmark_complaint(&ann)).await).await,
         (1, 1)
     );
+    // A later bounce finds the invitation complained: nothing moves.
+    assert_eq!(
+        receipt(
+            hooks
+                .postmark_event(&postmark_bounce(&ann, "HardBounce"))
+                .await
+        )
+        .await,
+        (1, 0)
+    );
 
     let now = hooks.import_now(&key, id(&first)).await;
     assert_eq!((n(&now, "delivered"), n(&now, "complained")), (0, 1));
@@ -111,6 +102,7 @@ async fn a_complaint_after_delivery_marks_complained_and_suppresses(backend: Bac
         statuses(&hooks.app.report(id(&first)).await),
         ["complained"]
     );
+    assert_eq!(hooks.app.count_rows("suppressions"), 1);
     let second = hooks.app.import("ann@x.io").await;
     assert_eq!(n(&second, "suppressed"), 1);
     assert_eq!(second["status"], "completed", "nothing was queued");
@@ -272,128 +264,7 @@ async fn sendgrid_batches_signed_with_the_key_move_each_invitation(backend: Back
         ),
         (1, 1, 1, 1)
     );
-}
-
-async fn requests_without_valid_credentials_are_refused_and_change_nothing(backend: Backend) {
-    let hooks = Hooks::spawn(backend).await;
-    let key = hooks.app.api_key.clone();
-    let import = hooks.import_sent(&key, "ann@x.io").await;
-    let ann = hooks.invitation(id(&import), "ann@x.io");
-    let delivery = postmark_delivery(&ann).to_string();
-    let refused = [
-        hooks.post_postmark(None, delivery.clone()).await,
-        hooks
-            .post_postmark(Some((USER, "wrong")), delivery.clone())
-            .await,
-        hooks
-            .post_postmark(Some(("someone", PASSWORD)), delivery.clone())
-            .await,
-        hooks
-            .post(
-                "/webhooks/postmark",
-                &[("Authorization", format!("Bearer {key}"))],
-                delivery,
-            )
-            .await,
-    ];
-    for response in refused {
-        assert_problem(response, 401, "webhook-unverified").await;
-    }
-
-    let body = resend_event("email.delivered", &ann, json!({})).to_string();
-    let (t, stale) = (now().to_string(), (now() - 301).to_string());
-    let other = "whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=";
-    let svix = |id: &str, ts: &str, sig: String| {
-        vec![
-            ("svix-id", id.to_owned()),
-            ("svix-timestamp", ts.to_owned()),
-            ("svix-signature", sig),
-        ]
-    };
-    let cases = [
-        (
-            svix("m1", &t, svix_signature(other, "m1", &t, &body)),
-            body.clone(),
-        ),
-        (
-            svix("m1", &stale, svix_signature(SECRET, "m1", &stale, &body)),
-            body.clone(),
-        ),
-        (
-            svix("m2", &t, svix_signature(SECRET, "m1", &t, &body)),
-            body.clone(),
-        ),
-        (
-            svix("m1", &t, svix_signature(SECRET, "m1", &t, &body)),
-            body.replace("delivered", "complained"),
-        ),
-        (
-            svix("m1", &t, svix_signature(SECRET, "m1", &t, &body))[..2].to_vec(),
-            body.clone(),
-        ),
-        (vec![], body.clone()),
-    ];
-    for (headers, body) in cases {
-        let response = hooks.post("/webhooks/resend", &headers, body).await;
-        assert_problem(response, 401, "webhook-unverified").await;
-    }
-
-    let batch = json!([sendgrid_event("delivered", "e1", &ann)]).to_string();
-    let stranger = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-    let cases = [
-        sendgrid_headers(&stranger, &t, &batch),
-        sendgrid_headers(&hooks.sendgrid_key, &stale, &batch),
-        sendgrid_headers(&hooks.sendgrid_key, &(now() + 301).to_string(), &batch),
-        sendgrid_headers(&hooks.sendgrid_key, &t, &batch)[..1].to_vec(),
-        vec![],
-    ];
-    for headers in cases {
-        let response = hooks
-            .post("/webhooks/sendgrid", &headers, batch.clone())
-            .await;
-        assert_problem(response, 401, "webhook-unverified").await;
-    }
-
-    assert_eq!(statuses(&hooks.app.report(id(&import)).await), ["sent"]);
-    assert_eq!(hooks.app.count_rows("webhook_events"), 0);
-}
-
-async fn an_unconfigured_provider_refuses_every_request(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let body =
-        json!([{"event": "delivered", "sg_event_id": "e1", "invitation_id": "x"}]).to_string();
-    let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-    let t = now().to_string();
-    let requests = [
-        app.client
-            .post(app.url("/webhooks/postmark"))
-            .basic_auth(USER, Some(PASSWORD)),
-        app.client
-            .post(app.url("/webhooks/resend"))
-            .header("svix-id", "m1")
-            .header("svix-timestamp", &t)
-            .header("svix-signature", svix_signature(SECRET, "m1", &t, &body)),
-        sendgrid_headers(&key, &t, &body).into_iter().fold(
-            app.client.post(app.url("/webhooks/sendgrid")),
-            |r, (k, v)| r.header(k, v),
-        ),
-    ];
-    for request in requests {
-        let response = request.body(body.clone()).send().await.expect("request");
-        let detail = assert_problem(response, 401, "webhook-unverified").await;
-        assert!(detail.contains("not configured"), "{detail}");
-    }
-}
-
-async fn an_unreadable_body_is_a_bad_request(backend: Backend) {
-    let hooks = Hooks::spawn(backend).await;
-    let not_json = hooks
-        .post_postmark(Some((USER, PASSWORD)), "{oops".into())
-        .await;
-    assert_problem(not_json, 400, "invalid-webhook-body").await;
-    let not_a_batch = json!({"event": "delivered"});
-    let response = hooks.sendgrid_events(&not_a_batch).await;
-    assert_problem(response, 400, "invalid-webhook-body").await;
+    assert_eq!(hooks.app.count_rows("suppressions"), 2);
 }
 
 async fn an_event_moves_only_the_invitation_it_names_across_accounts(backend: Backend) {

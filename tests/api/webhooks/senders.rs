@@ -3,7 +3,7 @@
 //! webhook configured.
 
 use crate::fakes;
-use crate::helpers::{wait_until, Backend, TestApp};
+use crate::helpers::{counts, wait_until, Backend, TestApp};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bulk_invite::config::{ServeConfig, WebhookConfig};
@@ -286,4 +286,24 @@ pub fn sendgrid_event(kind: &str, event_id: &str, invitation_id: &str) -> Value 
         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
         "invitation_id": invitation_id
     })
+}
+
+/// The `(received, applied)` of a 200 answer.
+pub async fn receipt(response: reqwest::Response) -> (u64, u64) {
+    assert_eq!(response.status(), 200, "webhook answer");
+    let body: Value = response.json().await.expect("receipt JSON");
+    (
+        body["received"].as_u64().expect("received"),
+        body["applied"].as_u64().expect("applied"),
+    )
+}
+
+/// An import's id.
+pub fn id(import: &Value) -> &str {
+    import["id"].as_str().expect("import id")
+}
+
+/// A count of an import, checking that its counts add up.
+pub fn n(import: &Value, key: &str) -> i64 {
+    counts(import)[key].as_i64().expect("count")
 }
