@@ -30,23 +30,21 @@
 //! server does not start, an answer is not the expected status, the counts
 //! are wrong).
 
+mod common;
+
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use common::{backends, server_binary, Backend, Database, Server, API_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const DEFAULT_SIZES: &[usize] = &[100_000, 1_000_000];
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const API_KEY: &str = "bik_benchmark_key";
-const MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
 const PAGE_LIMIT: usize = 100;
 const PAGE_SAMPLES: usize = 20;
 const SEED: u64 = 0x5EED_1417;
@@ -100,7 +98,7 @@ fn run() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
-// Setup: sizes, the server binary, the backends.
+// Setup: sizes (the server binary and the backends are in `common`).
 
 /// `BENCH_SIZES=100000,1000000`, or the defaults.
 fn sizes() -> Result<Vec<usize>> {
@@ -121,149 +119,6 @@ fn sizes() -> Result<Vec<usize>> {
         "BENCH_SIZES needs sizes of at least 10"
     );
     Ok(sizes)
-}
-
-/// `BULK_INVITE_BIN`, or the release binary freshly built with cargo.
-fn server_binary() -> Result<PathBuf> {
-    if let Ok(bin) = std::env::var("BULK_INVITE_BIN") {
-        let bin = PathBuf::from(bin);
-        ensure!(
-            bin.is_file(),
-            "BULK_INVITE_BIN={} is not a file",
-            bin.display()
-        );
-        return Ok(bin);
-    }
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    println!("building the server: {cargo} build --release --bin bulk-invite");
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "bulk-invite",
-            "--manifest-path",
-        ])
-        .arg(manifest_dir.join("Cargo.toml"))
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
-    ensure!(status.success(), "cargo build --release failed ({status})");
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("target"));
-    let bin = target_dir.join("release").join("bulk-invite");
-    ensure!(
-        bin.is_file(),
-        "no binary at {} after the build",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-/// A database to run the server on.
-enum Backend {
-    Sqlite,
-    /// An admin URL, used to create and drop one database per run.
-    Postgres {
-        admin_url: String,
-    },
-}
-
-impl Backend {
-    fn name(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres { .. } => "postgres",
-        }
-    }
-}
-
-/// SQLite always; PostgreSQL when its admin URL answers.
-fn backends() -> Vec<Backend> {
-    let admin_url =
-        std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let mut backends = vec![Backend::Sqlite];
-    match PgConnection::establish(&admin_url) {
-        Ok(_) => backends.push(Backend::Postgres { admin_url }),
-        Err(error) => println!(
-            "note: skipping PostgreSQL, cannot connect to {admin_url}: {}",
-            error.to_string().trim()
-        ),
-    }
-    backends
-}
-
-/// A fresh database (dropped on drop) or SQLite file for one run.
-enum Database {
-    Sqlite {
-        url: String,
-    },
-    Postgres {
-        url: String,
-        admin_url: String,
-        name: String,
-    },
-}
-
-impl Database {
-    fn create(backend: &Backend, dir: &Path) -> Result<Database> {
-        match backend {
-            Backend::Sqlite => Ok(Database::Sqlite {
-                url: format!("sqlite://{}", dir.join("bench.db").display()),
-            }),
-            Backend::Postgres { admin_url } => {
-                let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(admin_url)?;
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
-                Ok(Database::Postgres {
-                    url: with_database(admin_url, &name),
-                    admin_url: admin_url.clone(),
-                    name,
-                })
-            }
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Database::Sqlite { url } | Database::Postgres { url, .. } => url,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let Database::Postgres {
-            admin_url, name, ..
-        } = self
-        else {
-            return;
-        };
-        let dropped = PgConnection::establish(admin_url)
-            .map_err(anyhow::Error::from)
-            .and_then(|mut conn| {
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .map_err(anyhow::Error::from)
-            });
-        if let Err(error) = dropped {
-            eprintln!("warning: could not drop database {name}: {error}");
-        }
-    }
-}
-
-/// The admin URL with its database (the path) replaced by `name`.
-fn with_database(admin_url: &str, name: &str) -> String {
-    let authority_start = admin_url.find("://").map_or(0, |i| i + 3);
-    let (base, query) = match admin_url.find('?') {
-        Some(q) => admin_url.split_at(q),
-        None => (admin_url, ""),
-    };
-    let host_end = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    format!("{}/{name}{query}", &base[..host_end])
 }
 
 // ---------------------------------------------------------------------------
@@ -524,99 +379,7 @@ fn median(samples: &mut [f64]) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
-// The server process.
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(bin: &Path, database_url: &str, dir: &Path) -> Result<Server> {
-        let port = free_port()?;
-        let log = dir.join("server.log");
-        let log_file = std::fs::File::create(&log).context("cannot create the server log")?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES.to_string())
-            .env("BULK_INVITE_BOOTSTRAP_API_KEY", API_KEY)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        Ok(Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Polls `GET /readyz` until it answers 200 (at most a minute).
-    async fn wait_ready(&self, client: &reqwest::Client) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("{}/readyz", self.base);
-        while Instant::now() < deadline {
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if !Path::new(&format!("/proc/{}", self.pid())).exists() {
-                bail!("the server exited before it was ready");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("the server was not ready after 60 s")
-    }
-
-    /// SIGTERM, then SIGKILL if it has not stopped within 10 s.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("warning: the server ignored SIGTERM for 10 s; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// The last lines of the server's log, for error messages.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        format!("{}\n{tail}", self.log.display())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a local port")?;
-    Ok(listener.local_addr()?.port())
-}
+// The server's memory.
 
 /// Memory of a process, from `/proc/<pid>/status`.
 struct Memory {

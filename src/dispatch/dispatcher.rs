@@ -51,7 +51,7 @@ impl Dispatcher {
         let templates = Templates::load(config.email_template_dir.as_deref())?;
         let shared = templates.shared()?;
         if config.token_secret.is_none() {
-            tracing::warn!(
+            tracing::info!(
                 "BULK_INVITE_TOKEN_SECRET is not set: using a random secret for this process; \
                  set the same secret on every process so a batch retried elsewhere carries the same link"
             );

@@ -20,7 +20,12 @@ impl LogProvider {
 
     fn log(message: &Message) -> Outcome {
         let message_id = format!("log-{}", Uuid::new_v4());
-        // The body is left out: it holds the accept link, a credential.
+        // The body is left out: it holds the accept link, a credential. The
+        // link alone is logged at debug level, for trying the accept flow
+        // locally (`RUST_LOG=bulk_invite=debug`).
+        if let Some(link) = message.substitutions.get("accept_url") {
+            tracing::debug!(invitation_id = %message.invitation_id, accept_url = %link, "accept link");
+        }
         tracing::info!(
             invitation_id = %message.invitation_id,
             to = %message.to,

@@ -37,6 +37,9 @@ async fn requests_without_valid_credentials_are_refused_and_change_nothing(backe
             .await,
     ];
     for response in refused {
+        // Postmark sends the URL's credentials when challenged for basic auth.
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
         assert_problem(response, 401, "webhook-unverified").await;
     }
 
