@@ -24,6 +24,7 @@ both_backends!(
     bad_import_options_are_refused_and_nothing_is_stored,
     invitations_can_be_listed_and_filtered,
     concurrent_accepts_of_one_link_make_one_user,
+    counts_agree_with_the_invitations_after_racing_accepts_revokes_and_resends,
 );
 
 fn dispatching(config: &mut ServeConfig, server: &MockServer) {
@@ -482,4 +483,63 @@ async fn concurrent_accepts_of_one_link_make_one_user(backend: Backend) {
         ),
         (Some(1), Some(0))
     );
+}
+
+async fn counts_agree_with_the_invitations_after_racing_accepts_revokes_and_resends(
+    backend: Backend,
+) {
+    let (app, server) = spawn(backend).await;
+    let emails: Vec<String> = (0..12).map(|n| format!("p{n}@x.io")).collect();
+    let import = import_settled(&app, &emails.join("\n")).await;
+    let id = import["id"].as_str().unwrap().to_owned();
+    let tokens = tokens(&server).await;
+
+    let mut races = Vec::new();
+    for email in &emails {
+        let invitation = app.invitation_by_email(email).id;
+        let token = tokens[email].clone();
+        let app = &app;
+        races.push(async move {
+            let revoke = app
+                .client
+                .delete(app.url(&format!("/invitations/{invitation}")))
+                .bearer_auth(&app.api_key)
+                .send();
+            let resend_path = format!("/invitations/{invitation}/resend");
+            let resend = post(app, &resend_path);
+            let (a, b, c) = tokio::join!(accept(app, &token), revoke, resend);
+            [
+                a.status().as_u16(),
+                b.unwrap().status().as_u16(),
+                c.status().as_u16(),
+            ]
+        });
+    }
+    let answers = futures_util::future::join_all(races).await;
+    assert!(
+        answers
+            .iter()
+            .flatten()
+            .all(|s| [200, 409, 410, 404].contains(s)),
+        "{answers:?}"
+    );
+    wait_until(Duration::from_secs(20), || async {
+        (app.count_where("invitations", "status = 'queued'") == 0).then_some(())
+    })
+    .await;
+
+    let current = import_of(&app, &id).await;
+    let c = counts(&current);
+    for status in ["sent", "accepted", "revoked", "queued"] {
+        let stored = app.count_where(
+            "invitations",
+            &format!("status = '{status}' AND import_id = '{id}'"),
+        );
+        assert_eq!(c[status].as_i64(), Some(stored), "{status}: {current}");
+        let entries = app.count_where(
+            "import_entries",
+            &format!("status = '{status}' AND import_id = '{id}'"),
+        );
+        assert_eq!(entries, stored, "report entries in {status}");
+    }
 }
