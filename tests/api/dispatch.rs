@@ -3,9 +3,8 @@
 //! lost when a worker dies.
 
 use crate::both_backends;
-use crate::fakes::{self, PostmarkBatch};
+use crate::fakes::{self, use_postmark, PostmarkBatch};
 use crate::helpers::{counts, statuses, wait_until, Backend, TestApp};
-use bulk_invite::dispatch::providers::ProviderKind;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -20,17 +19,6 @@ both_backends!(
     an_invitation_that_keeps_failing_is_failed_after_the_last_attempt,
     rejected_credentials_pause_dispatch_and_lose_nothing,
 );
-
-fn use_postmark(app_config: &mut bulk_invite::config::ServeConfig, server: &MockServer) {
-    let d = &mut app_config.dispatch;
-    app_config.dispatcher = true;
-    d.email_provider = ProviderKind::Postmark;
-    d.postmark_base_url = Some(server.uri());
-    d.postmark_server_token = Some("server-token".into());
-    d.poll_ms = 50;
-    d.backoff_ms = 50;
-    d.public_base_url = "https://invite.test".into();
-}
 
 async fn import_completed(app: &TestApp, id: &str) -> Value {
     let path = format!("/imports/{id}");
@@ -117,22 +105,8 @@ async fn an_inactive_recipient_fails_while_the_rest_are_sent(backend: Backend) {
 }
 
 async fn a_rate_limited_batch_is_retried_after_the_time_the_provider_gives(backend: Backend) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/email/batch"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/email/batch"))
-        .respond_with(PostmarkBatch {
-            inactive: HashSet::new(),
-            delay: Duration::ZERO,
-        })
-        .mount(&server)
-        .await;
+    let server =
+        fakes::postmark_after(ResponseTemplate::new(429).insert_header("Retry-After", "1")).await;
     let app = TestApp::spawn_with(backend, |c| use_postmark(c, &server)).await;
 
     let import = app.import("ann@x.io").await;

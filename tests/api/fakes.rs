@@ -1,6 +1,8 @@
 //! Local fake providers: wiremock servers on 127.0.0.1 that answer in the
 //! providers' real wire formats.
 
+use bulk_invite::config::ServeConfig;
+use bulk_invite::dispatch::providers::ProviderKind;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -80,4 +82,38 @@ pub async fn postmark_ids(server: &MockServer) -> Vec<String> {
         );
     }
     ids
+}
+
+/// A fake Postmark whose first batch gets `first`, and every later one success.
+pub async fn postmark_after(first: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/email/batch"))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/email/batch"))
+        .respond_with(PostmarkBatch {
+            inactive: HashSet::new(),
+            delay: Duration::ZERO,
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Turns the app's dispatcher on, sending through the fake Postmark quickly
+/// (short polls and backoff) with accept links under `https://invite.test`.
+pub fn use_postmark(config: &mut ServeConfig, server: &MockServer) {
+    config.dispatcher = true;
+    let d = &mut config.dispatch;
+    d.email_provider = ProviderKind::Postmark;
+    d.postmark_base_url = Some(server.uri());
+    d.postmark_server_token = Some("server-token".into());
+    d.poll_ms = 50;
+    d.backoff_ms = 50;
+    d.public_base_url = "https://invite.test".into();
 }

@@ -5,12 +5,11 @@ use crate::both_backends;
 use crate::fakes::{self, PostmarkBatch};
 use crate::helpers::{assert_problem, counts, statuses, wait_until, Backend, TestApp};
 use bulk_invite::config::ServeConfig;
-use bulk_invite::dispatch::providers::ProviderKind;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+
+use wiremock::MockServer;
 
 both_backends!(
     backend:
@@ -28,15 +27,8 @@ both_backends!(
 );
 
 fn dispatching(config: &mut ServeConfig, server: &MockServer) {
-    config.dispatcher = true;
-    let d = &mut config.dispatch;
-    d.email_provider = ProviderKind::Postmark;
-    d.postmark_base_url = Some(server.uri());
-    d.postmark_server_token = Some("server-token".into());
-    d.poll_ms = 50;
-    d.backoff_ms = 50;
-    d.expiry_sweep_secs = 0;
-    d.public_base_url = "https://invite.test".into();
+    fakes::use_postmark(config, server);
+    config.dispatch.expiry_sweep_secs = 0;
     config.allowed_redirect_origins = vec!["https://app.test".into()];
 }
 
@@ -242,25 +234,11 @@ async fn a_revoked_invitation_stops_its_link_and_only_its_account_can_revoke_it(
 }
 
 async fn a_resent_invitation_gets_a_new_link_and_the_old_one_stops(backend: Backend) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/email/batch"))
-        .respond_with(PostmarkBatch {
-            inactive: HashSet::from(["ann@x.io".to_owned()]),
-            delay: Duration::ZERO,
-        })
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/email/batch"))
-        .respond_with(PostmarkBatch {
-            inactive: HashSet::new(),
-            delay: Duration::ZERO,
-        })
-        .mount(&server)
-        .await;
+    let server = fakes::postmark_after(PostmarkBatch {
+        inactive: HashSet::from(["ann@x.io".to_owned()]),
+        delay: Duration::ZERO,
+    })
+    .await;
     let app = TestApp::spawn_with(backend, |c| dispatching(c, &server)).await;
     let import = import_settled(&app, "ann@x.io\nbob@y.io").await;
     let id = import["id"].as_str().unwrap().to_owned();
