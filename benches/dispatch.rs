@@ -344,8 +344,8 @@ async fn wait_until_sent(
             return Ok(started.elapsed().as_secs_f64());
         }
         ensure!(failed == 0, "{failed} invitations failed");
-        if let Some(worker) = workers.iter_mut().find(|w| !w.is_running()) {
-            bail!("worker {} exited", worker.pid());
+        if let Some(worker) = workers.iter_mut().position(|w| !w.is_running()) {
+            bail!("worker {} exited", workers[worker].pid());
         }
         ensure!(
             started.elapsed() < SEND_TIMEOUT,

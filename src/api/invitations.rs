@@ -155,10 +155,7 @@ pub async fn resend_invitation(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let change = Change {
-        requeue_at: Some(now()),
-        ..Change::new(RESENDABLE, "queued")
-    };
+    let change = Change::requeue(RESENDABLE, now());
     change_one(&state, auth.0.id, id.into_inner(), change).await
 }
 
@@ -237,10 +234,7 @@ pub async fn resend_import(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let change = Change {
-        requeue_at: Some(now()),
-        ..Change::new(IMPORT_RESENDABLE, "queued")
-    };
+    let change = Change::requeue(IMPORT_RESENDABLE, now());
     change_import(&state, auth.0.id, id.into_inner(), change).await
 }
 

@@ -43,6 +43,14 @@ pub struct Change<'a> {
 }
 
 impl<'a> Change<'a> {
+    /// Queue again from `from` at `at`, with a fresh token (a resend).
+    pub fn requeue(from: &'a [&'static str], at: NaiveDateTime) -> Change<'a> {
+        Change {
+            requeue_at: Some(at),
+            ..Change::new(from, "queued")
+        }
+    }
+
     /// A plain move from `from` to `to`.
     pub fn new(from: &'a [&'static str], to: &'static str) -> Change<'a> {
         Change {
