@@ -20,9 +20,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (migrating the database first).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Send queued invitations (the dispatcher alone, without the API).
-    Worker(DispatchConfig),
+    Worker(Box<DispatchConfig>),
     /// Run the pending database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -48,20 +48,21 @@ pub enum AccountsCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.global.log_format);
     let url = DbUrl::parse(&cli.global.database_url);
+    let pool_size = cli.global.database_pool_size;
     match cli.command {
         Command::Openapi => {
             println!("{}", crate::api::openapi::json()?);
             Ok(())
         }
         Command::Migrate => {
-            open(&url)?;
+            open(&url, pool_size)?;
             tracing::info!("migrations are up to date");
             Ok(())
         }
         Command::Accounts {
             command: AccountsCommand::Create { name },
         } => {
-            let pool = open(&url)?;
+            let pool = open(&url, pool_size)?;
             let key = db::accounts::generate_key();
             let account = db::accounts::create(&mut *pool.get()?, &name, &key)?;
             println!("Created account {} ({}).", account.name, account.id);
@@ -69,7 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Worker(config) => {
-            let pool = open(&url)?;
+            let pool = open(&url, pool_size)?;
             let dispatcher = crate::dispatch::Dispatcher::new(pool.clone(), &config)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
@@ -84,11 +85,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Serve(config) => {
-            let pool = open(&url)?;
+            let pool = open(&url, pool_size)?;
             bootstrap(&pool, config.bootstrap_api_key.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let app = startup::Application::build(config, pool).await?;
+                let app = startup::Application::build(*config, pool).await?;
                 tracing::info!(address = %app.address(), "listening");
                 app.run_until_stopped().await
             })
@@ -108,8 +109,12 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 /// Connects and migrates.
-fn open(url: &DbUrl) -> anyhow::Result<db::Pool> {
-    let pool = db::connect(url).context("cannot open the database")?;
+fn open(url: &DbUrl, max_size: Option<u32>) -> anyhow::Result<db::Pool> {
+    let settings = db::PoolSettings {
+        max_size,
+        ..db::PoolSettings::default()
+    };
+    let pool = db::connect_with(url, settings).context("cannot open the database")?;
     db::migrate(&mut *pool.get()?)?;
     Ok(pool)
 }

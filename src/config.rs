@@ -16,6 +16,12 @@ pub struct GlobalConfig {
     )]
     pub database_url: String,
 
+    /// Database connections per process at most (default: 16 on
+    /// PostgreSQL, 8 on SQLite). Mind PostgreSQL's `max_connections` when
+    /// running many processes.
+    #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
+    pub database_pool_size: Option<u32>,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -128,15 +128,34 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// How the pool is sized and how long a caller waits for a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Connections at most (default: 16 on PostgreSQL, 8 on SQLite).
+    pub max_size: Option<u32>,
+    /// How long `get` waits for a free connection.
+    pub timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max_size: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Builds the pool for `url` (connections are opened lazily but one is
 /// checked at once, so a wrong URL fails at start).
 pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
-    connect_with_timeout(url, Duration::from_secs(30))
+    connect_with(url, PoolSettings::default())
 }
 
-/// Like [`connect`], waiting at most `timeout` for a connection.
-pub fn connect_with_timeout(url: &DbUrl, timeout: Duration) -> Result<Pool, DbError> {
-    let size = if url.is_postgres() { 16 } else { 8 };
+/// Like [`connect`], with the given pool settings.
+pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError> {
+    let default_size = if url.is_postgres() { 16 } else { 8 };
+    let (size, timeout) = (settings.max_size.unwrap_or(default_size), settings.timeout);
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(timeout)

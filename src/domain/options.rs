@@ -119,7 +119,14 @@ mod tests {
     #[test]
     fn bad_options_are_refused_with_the_option_named() {
         let long = "x".repeat(MAX_MESSAGE_CHARS + 1);
-        let cases: [(Option<&str>, Option<&str>, Option<&str>, OptionError); 7] = [
+        /// message, expires_in_days, redirect_url, and the refusal.
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            OptionError,
+        );
+        let cases: [Case<'_>; 7] = [
             (Some(&long), None, None, OptionError::MessageTooLong),
             (None, Some("0"), None, OptionError::BadExpiry("0".into())),
             (None, Some("31"), None, OptionError::BadExpiry("31".into())),

@@ -111,9 +111,13 @@ impl TestApp {
             }
         };
         // A short wait for connections: once a test's database is dropped,
-        // a dispatcher step still in flight gives up quickly.
-        let pool = db::connect_with_timeout(&DbUrl::parse(&url), std::time::Duration::from_secs(2))
-            .expect("pool");
+        // a dispatcher step still in flight gives up quickly. A small pool:
+        // tests run side by side within PostgreSQL's 100 connections.
+        let settings = db::PoolSettings {
+            max_size: Some(6),
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let pool = db::connect_with(&DbUrl::parse(&url), settings).expect("pool");
         let url = url.clone();
         db::migrate(&mut pool.get().expect("connection")).expect("migrations");
         let api_key = db::accounts::generate_key();

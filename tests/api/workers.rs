@@ -26,6 +26,7 @@ fn spawn_worker(app: &TestApp, env: &[(&str, String)]) -> Child {
         .arg("worker")
         .env("DATABASE_URL", &app.database_url)
         .env("DISPATCH_POLL_MS", "50")
+        .env("DATABASE_POOL_SIZE", "3")
         .env("BULK_INVITE_TOKEN_SECRET", "the same on every worker")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
