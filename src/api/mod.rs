@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod invitations;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod reports;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(webhooks::scope())
     .service(health::healthz)
     .service(health::readyz)
+    .service(metrics::prometheus)
     .service(openapi::spec)
     .service(openapi::swagger_ui())
     .default_service(web::to(|| async {

@@ -34,6 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
         users::list_users,
         health::healthz,
         health::readyz,
+        super::metrics::prometheus,
         webhooks::postmark_events,
         webhooks::resend_events,
         webhooks::sendgrid_events,

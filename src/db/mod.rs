@@ -9,6 +9,7 @@ pub mod events;
 pub mod imports;
 pub mod invitations;
 pub mod lifecycle;
+pub mod metrics;
 pub mod models;
 pub mod reports;
 pub mod schema;

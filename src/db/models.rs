@@ -57,7 +57,18 @@ pub struct Import {
 }
 
 /// The counters of an import, kept up to date by whoever changes an entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Insertable,
+    AsChangeset,
+)]
 #[diesel(table_name = imports)]
 pub struct ImportCounts {
     pub entries: i64,

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 both_backends!(
     health_and_readiness_answer_without_a_key,
+    metrics_count_imports_entries_and_due_invitations,
     the_served_spec_is_the_committed_one_and_swagger_ui_shows_it,
 );
 
@@ -64,4 +65,27 @@ async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestA
         .await
         .unwrap();
     assert!(init.text().await.unwrap().contains("/openapi.json"));
+}
+
+async fn metrics_count_imports_entries_and_due_invitations(app: TestApp) {
+    app.import("ann@x.io\nann@x.io\nnope\nbob@y.io").await;
+    app.import("nope").await;
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        "bulk_invite_imports{status=\"dispatching\"} 1",
+        "bulk_invite_imports{status=\"completed\"} 1",
+        "bulk_invite_entries{status=\"invalid\"} 2",
+        "bulk_invite_entries{status=\"duplicate\"} 1",
+        "bulk_invite_entries{status=\"queued\"} 2",
+        "bulk_invite_invitations_due 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
 }

@@ -1,0 +1,69 @@
+//! `GET /metrics`: Prometheus text exposition of the service's figures.
+
+use super::{blocking, ApiError};
+use crate::db::metrics::{totals, Totals};
+use crate::db::now;
+use crate::startup::AppState;
+use actix_web::{get, web, HttpResponse};
+use std::fmt::Write;
+
+/// Prometheus metrics: imports by status, entries by status (all accounts),
+/// invitations due now, and whether this process's dispatcher is paused.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
+#[get("/metrics")]
+pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let figures = blocking(&state, |conn| Ok(totals(conn, now())?)).await?;
+    let paused = state.dispatch.as_ref().map(|d| d.get().reason.is_some());
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render(&figures, paused)))
+}
+
+fn render(totals: &Totals, paused: Option<bool>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP bulk_invite_imports Imports by status.");
+    let _ = writeln!(out, "# TYPE bulk_invite_imports gauge");
+    for (status, n) in &totals.imports {
+        let _ = writeln!(out, "bulk_invite_imports{{status=\"{status}\"}} {n}");
+    }
+    let c = &totals.entries;
+    let entries = [
+        ("invalid", c.invalid),
+        ("duplicate", c.duplicate),
+        ("existing_user", c.existing_user),
+        ("suppressed", c.suppressed),
+        ("already_invited", c.already_invited),
+        ("queued", c.queued),
+        ("sent", c.sent),
+        ("failed", c.failed),
+        ("delivered", c.delivered),
+        ("bounced", c.bounced),
+        ("complained", c.complained),
+        ("accepted", c.accepted),
+        ("expired", c.expired),
+        ("revoked", c.revoked),
+    ];
+    let _ = writeln!(
+        out,
+        "# HELP bulk_invite_entries Import entries by status, over all imports."
+    );
+    let _ = writeln!(out, "# TYPE bulk_invite_entries gauge");
+    for (status, n) in entries {
+        let _ = writeln!(out, "bulk_invite_entries{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP bulk_invite_invitations_due Queued invitations whose send time has come."
+    );
+    let _ = writeln!(out, "# TYPE bulk_invite_invitations_due gauge");
+    let _ = writeln!(out, "bulk_invite_invitations_due {}", totals.due);
+    if let Some(paused) = paused {
+        let _ = writeln!(out, "# HELP bulk_invite_dispatch_paused 1 while this process's dispatcher is paused by the provider.");
+        let _ = writeln!(out, "# TYPE bulk_invite_dispatch_paused gauge");
+        let _ = writeln!(out, "bulk_invite_dispatch_paused {}", u8::from(paused));
+    }
+    out
+}
