@@ -11,8 +11,8 @@
 # `docker compose build`) for the cache mounts below.
 
 # The builder and the runtime are the same Debian release (bookworm), so the
-# binary finds the glibc and libssl it was linked against. Rust >= 1.80 is
-# required (Cargo.toml's rust-version); this pins the toolchain the project
+# binary finds the glibc and libssl it was linked against. The toolchain
+# must be at least Cargo.toml's rust-version; this pins the one the project
 # is developed with.
 ARG RUST_VERSION=1.95
 
@@ -37,7 +37,7 @@ COPY . .
 # target/ is a cache mount, so it is not part of the image: the binary is
 # copied out in the same step. The release profile keeps line tables
 # (`debug = 1`, for profiling); they are stripped here, which shrinks the
-# binary from ~150 MB to a fraction while keeping symbol names for
+# binary from ~160 MB to ~34 MB while keeping symbol names for
 # backtraces.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git/db,sharing=locked \
