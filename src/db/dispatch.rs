@@ -53,7 +53,7 @@ const PG_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = $1, lease_exp
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
 const PG_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, batch_id = $5 \
     WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= $3 \
-      ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+      ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
 const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
     WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
@@ -63,7 +63,7 @@ const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
 const SQLITE_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, batch_id = ?5 \
     WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= ?3 \
-      ORDER BY next_attempt_at, id LIMIT ?4) \
+      ORDER BY next_attempt_at LIMIT ?4) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
 
 /// Claims up to `limit` due invitations for `owner` until `lease_until`.
@@ -141,67 +141,13 @@ pub fn record(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     write_transaction(conn, |conn| {
-        let mut deltas: BTreeMap<&str, Delta> = BTreeMap::new();
-        for (claimed, record) in records {
-            let this = invitations::table
-                .filter(invitations::id.eq(&claimed.id))
-                .filter(invitations::status.eq("queued"));
-            let (status, reason, changed) = match record {
-                Record::Sent {
-                    message_id,
-                    token_hash,
-                    sent_at,
-                    expires_at,
-                } => {
-                    let changed = diesel::update(this)
-                        .set((
-                            invitations::status.eq("sent"),
-                            invitations::provider_message_id.eq(message_id),
-                            invitations::token_hash.eq(token_hash),
-                            invitations::sent_at.eq(sent_at),
-                            invitations::expires_at.eq(expires_at),
-                            invitations::last_error.eq(None::<String>),
-                            invitations::batch_id.eq(None::<String>),
-                            invitations::lease_owner.eq(None::<String>),
-                            invitations::lease_expires_at.eq(None::<NaiveDateTime>),
-                        ))
-                        .execute(conn)?;
-                    ("sent", None, changed)
-                }
-                Record::Failed { reason } => {
-                    let changed = diesel::update(this)
-                        .set((
-                            invitations::status.eq("failed"),
-                            invitations::last_error.eq(reason),
-                            invitations::batch_id.eq(None::<String>),
-                            invitations::lease_owner.eq(None::<String>),
-                            invitations::lease_expires_at.eq(None::<NaiveDateTime>),
-                        ))
-                        .execute(conn)?;
-                    ("failed", Some(reason), changed)
-                }
-                Record::Retry { reason, at } => {
-                    diesel::update(this)
-                        .set((
-                            invitations::next_attempt_at.eq(at),
-                            invitations::last_error.eq(reason),
-                            invitations::lease_owner.eq(None::<String>),
-                            invitations::lease_expires_at.eq(None::<NaiveDateTime>),
-                        ))
-                        .execute(conn)?;
-                    continue;
-                }
-            };
-            if changed == 0 {
-                continue;
-            }
-            diesel::update(import_entries::table.find((&claimed.import_id, claimed.position)))
-                .set((
-                    import_entries::status.eq(status),
-                    import_entries::reason.eq(reason),
-                ))
-                .execute(conn)?;
-            let delta = deltas.entry(&claimed.import_id).or_default();
+        let moved = match conn {
+            DbConnection::Pg(pg) => super::record_pg::record(pg, records)?,
+            DbConnection::Sqlite(_) => record_each(conn, records)?,
+        };
+        let mut deltas: BTreeMap<String, Delta> = BTreeMap::new();
+        for (import_id, status) in moved {
+            let delta = deltas.entry(import_id).or_default();
             if status == "sent" {
                 delta.sent += 1;
             } else {
@@ -209,10 +155,82 @@ pub fn record(
             }
         }
         for (import_id, delta) in deltas {
-            update_counts(conn, import_id, &delta, now)?;
+            update_counts(conn, &import_id, &delta, now)?;
         }
         Ok(())
     })
+}
+
+/// Records one invitation at a time (SQLite, where a statement is a
+/// function call, not a round trip); returns what moved, like
+/// [`super::record_pg::record`].
+fn record_each(
+    conn: &mut DbConnection,
+    records: &[(Claimed, Record)],
+) -> QueryResult<Vec<(String, &'static str)>> {
+    let mut moved = Vec::new();
+    for (claimed, record) in records {
+        let this = invitations::table
+            .filter(invitations::id.eq(&claimed.id))
+            .filter(invitations::status.eq("queued"));
+        let (status, reason, changed) = match record {
+            Record::Sent {
+                message_id,
+                token_hash,
+                sent_at,
+                expires_at,
+            } => {
+                let changed = diesel::update(this)
+                    .set((
+                        invitations::status.eq("sent"),
+                        invitations::provider_message_id.eq(message_id),
+                        invitations::token_hash.eq(token_hash),
+                        invitations::sent_at.eq(sent_at),
+                        invitations::expires_at.eq(expires_at),
+                        invitations::last_error.eq(None::<String>),
+                        invitations::batch_id.eq(None::<String>),
+                        invitations::lease_owner.eq(None::<String>),
+                        invitations::lease_expires_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                ("sent", None, changed)
+            }
+            Record::Failed { reason } => {
+                let changed = diesel::update(this)
+                    .set((
+                        invitations::status.eq("failed"),
+                        invitations::last_error.eq(reason),
+                        invitations::batch_id.eq(None::<String>),
+                        invitations::lease_owner.eq(None::<String>),
+                        invitations::lease_expires_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                ("failed", Some(reason), changed)
+            }
+            Record::Retry { reason, at } => {
+                diesel::update(this)
+                    .set((
+                        invitations::next_attempt_at.eq(at),
+                        invitations::last_error.eq(reason),
+                        invitations::lease_owner.eq(None::<String>),
+                        invitations::lease_expires_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                continue;
+            }
+        };
+        if changed == 0 {
+            continue;
+        }
+        diesel::update(import_entries::table.find((&claimed.import_id, claimed.position)))
+            .set((
+                import_entries::status.eq(status),
+                import_entries::reason.eq(reason),
+            ))
+            .execute(conn)?;
+        moved.push((claimed.import_id.clone(), status));
+    }
+    Ok(moved)
 }
 
 fn update_counts(

@@ -11,9 +11,15 @@ use chrono::NaiveDateTime;
 use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
-/// Rows written per statement: well under SQLite's 32,766 bound parameters
-/// for the widest row, and large enough that statement overhead is noise.
-const BATCH: usize = 2_000;
+/// Entries classified per batch handed to the writer. On SQLite each batch
+/// is split into cached fixed-size `INSERT`s; on PostgreSQL it is one `COPY`
+/// per table, so larger batches mean fewer round trips.
+fn batch_size(conn: &DbConnection) -> usize {
+    match conn {
+        DbConnection::Sqlite(_) => 2_000,
+        DbConnection::Pg(_) => 20_000,
+    }
+}
 
 /// Invitation statuses that still block a new invitation to the address.
 pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
@@ -231,11 +237,12 @@ fn write_entries(
     created_at: NaiveDateTime,
 ) -> QueryResult<Tally> {
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
+    let batch_size = batch_size(conn);
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
             let mut classifier = classify(text, known);
             loop {
-                let batch: Vec<Classified<'_>> = classifier.by_ref().take(BATCH).collect();
+                let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();
                 // A closed channel means the writer failed; its error is reported.
                 if batch.is_empty()
                     || rows

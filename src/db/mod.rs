@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod lifecycle;
 pub mod metrics;
 pub mod models;
+mod record_pg;
 pub mod reports;
 pub mod schema;
 pub mod users;
@@ -101,6 +102,7 @@ impl r2d2::ManageConnection for Manager {
                 PgConnection::establish(url).map_err(Self::Error::ConnectionError)?,
             ),
             DbUrl::Sqlite(path) => {
+                sqlite_multithread();
                 let mut conn =
                     SqliteConnection::establish(path).map_err(Self::Error::ConnectionError)?;
                 // WAL lets readers go on while an import writes; a long busy
@@ -108,7 +110,7 @@ impl r2d2::ManageConnection for Manager {
                 // run in the background (see `checkpoint`), not inside the
                 // commit of whichever request crosses the threshold.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; \
+                    "PRAGMA busy_timeout = 60000; PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
                 )
@@ -145,6 +147,24 @@ impl Default for PoolSettings {
             timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// Puts SQLite in multi-thread mode before its first connection: a pooled
+/// connection is only ever used by one thread at a time, so SQLite's own
+/// per-call mutex (serialized mode, its default) is pure cost.
+fn sqlite_multithread() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config must run before SQLite is initialised, i.e.
+        // before any connection opens; `Once` makes this the first and only
+        // call, made ahead of the first `establish`. If SQLite was already
+        // initialised it returns SQLITE_MISUSE and nothing changes.
+        let rc =
+            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD) };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite stays in serialized mode");
+        }
+    });
 }
 
 /// Builds the pool for `url` (connections are opened lazily but one is

@@ -94,4 +94,7 @@ CREATE TABLE invitations (
 );
 CREATE INDEX invitations_account_email ON invitations (account_id, email_key);
 CREATE UNIQUE INDEX invitations_token ON invitations (token_hash) WHERE token_hash IS NOT NULL;
-CREATE INDEX invitations_due ON invitations (next_attempt_at) WHERE status = 'queued';
+-- The queue: new invitations in send order, and batches already tried once
+-- (a retry, or a worker that died) apart, so neither scan walks the other.
+CREATE INDEX invitations_due ON invitations (next_attempt_at) WHERE status = 'queued' AND batch_id IS NULL;
+CREATE INDEX invitations_batched ON invitations (batch_id, next_attempt_at) WHERE status = 'queued' AND batch_id IS NOT NULL;
