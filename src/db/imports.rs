@@ -278,20 +278,18 @@ fn build_rows(
     let mut invitations = Vec::with_capacity(batch.len());
     for entry in batch {
         let email = entry.email.map(EmailAddress::into_string);
-        if entry.status == EntryStatus::Queued {
-            if let Some(email) = &email {
-                invitations.push(NewInvitation {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    account_id: account_id.to_owned(),
-                    import_id: import_id.to_owned(),
-                    position: entry.position as i64,
-                    email_key: email.to_ascii_lowercase(),
-                    email: email.clone(),
-                    status: EntryStatus::Queued.as_str(),
-                    next_attempt_at: created_at,
-                    created_at,
-                });
-            }
+        if let (Some(email), Some(email_key)) = (&email, entry.key) {
+            invitations.push(NewInvitation {
+                id: uuid::Uuid::now_v7().to_string(),
+                account_id: account_id.to_owned(),
+                import_id: import_id.to_owned(),
+                position: entry.position as i64,
+                email_key,
+                email: email.clone(),
+                status: EntryStatus::Queued.as_str(),
+                next_attempt_at: created_at,
+                created_at,
+            });
         }
         entries.push(NewEntry {
             import_id: import_id.to_owned(),

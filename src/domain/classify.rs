@@ -37,6 +37,9 @@ pub struct Classified<'a> {
     pub raw: &'a str,
     /// The normalised address, when it is valid.
     pub email: Option<EmailAddress>,
+    /// The address's comparison key ([`EmailAddress::key`]), kept for
+    /// entries that get an invitation.
+    pub key: Option<String>,
     /// The decided status.
     pub status: EntryStatus,
     /// Why an entry is invalid (a stable code).
@@ -97,8 +100,8 @@ impl Classifier<'_, '_> {
         self.tally
     }
 
-    fn decide(&mut self, email: &EmailAddress) -> EntryStatus {
-        let key = key_hash(&email.key());
+    fn decide(&mut self, key: &str) -> EntryStatus {
+        let key = key_hash(key);
         if !self.seen.insert(key) {
             EntryStatus::Duplicate
         } else if self.known.users.contains(&key) {
@@ -119,12 +122,15 @@ impl<'a> Iterator for Classifier<'a, '_> {
     fn next(&mut self) -> Option<Classified<'a>> {
         let entry = self.entries.next()?;
         self.position += 1;
-        let (email, status, reason) = match entry.validate() {
+        let (email, key, status, reason) = match entry.validate() {
             Ok(email) => {
-                let status = self.decide(&email);
-                (Some(email), status, None)
+                let key = email.key();
+                let status = self.decide(&key);
+                // Only an invitation needs the key again; others drop it here.
+                let key = (status == EntryStatus::Queued).then_some(key);
+                (Some(email), key, status, None)
             }
-            Err(reason) => (None, EntryStatus::Invalid, Some(reason.code())),
+            Err(reason) => (None, None, EntryStatus::Invalid, Some(reason.code())),
         };
         self.tally.add(status);
         Some(Classified {
@@ -132,6 +138,7 @@ impl<'a> Iterator for Classifier<'a, '_> {
             line: entry.line,
             raw: entry.raw,
             email,
+            key,
             status,
             reason,
         })
@@ -175,6 +182,15 @@ mod tests {
             EntryStatus::Invalid,
         ];
         assert_eq!(got.iter().map(|(_, s)| *s).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn only_an_invited_entry_carries_its_lower_cased_key() {
+        let known = Known::default();
+        let keys: Vec<Option<String>> = classify("Ann@X.io ann@x.io bad", &known)
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(keys, [Some("ann@x.io".to_owned()), None, None]);
     }
 
     #[test]
