@@ -1,7 +1,7 @@
 //! `POST /imports`, `GET /imports`, `GET /imports/{id}`.
 
 use super::auth::Authenticated;
-use super::pagination::{self, encode};
+use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::{blocking, upload, ApiError, Problem};
 use crate::db::imports::{self, Created, Upload};
@@ -171,8 +171,7 @@ pub async fn list_imports(
         )?)
     })
     .await?;
-    let (page, next) = split_page(page, limit);
-    let next_cursor = next.map(|_| encode('i', &page[page.len() - 1].id));
+    let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
     Ok(HttpResponse::Ok().json(ImportHistory {
         imports: page.into_iter().map(ImportView::from).collect(),
         next_cursor,
@@ -222,16 +221,6 @@ pub async fn find(
     })
     .await?
     .ok_or_else(|| ApiError::not_found("import"))
-}
-
-/// Splits a page fetched with one extra row into the page and whether more follow.
-pub fn split_page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, Option<()>) {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        (rows, Some(()))
-    } else {
-        (rows, None)
-    }
 }
 
 /// A multipart upload (for the OpenAPI document).

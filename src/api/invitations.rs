@@ -2,8 +2,8 @@
 //! or for a whole import.
 
 use super::auth::Authenticated;
-use super::imports::{find as find_import, split_page};
-use super::pagination::{self, encode};
+use super::imports::find as find_import;
+use super::pagination;
 use super::reports::parse_statuses;
 use super::views::{ImportAction, ImportView, InvitationView, InvitationsPage};
 use super::{blocking, ApiError, Problem};
@@ -60,9 +60,7 @@ pub async fn list_invitations(
     auth: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params: InvitationParams = serde_html_form::from_str(req.query_string()).map_err(|e| {
-        ApiError::bad_request("invalid-query", "Invalid query parameter", e.to_string())
-    })?;
+    let params: InvitationParams = super::query_with_repeats(&req)?;
     let email_key = match &params.email {
         Some(email) => Some(
             EmailAddress::parse(email)
@@ -99,8 +97,7 @@ pub async fn list_invitations(
         )?)
     })
     .await?;
-    let (rows, next) = split_page(rows, limit);
-    let next_cursor = next.map(|_| encode('v', &rows[rows.len() - 1].id));
+    let (rows, next_cursor) = pagination::next_page(rows, limit, 'v', |i| i.id.clone());
     Ok(HttpResponse::Ok().json(InvitationsPage {
         invitations: rows.into_iter().map(InvitationView::from).collect(),
         next_cursor,

@@ -28,9 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid-json", "Invalid JSON body", err.to_string()).into()
     }))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid-query", "Invalid query parameter", err.to_string()).into()
-    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _| invalid_query(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid-path", "Invalid path parameter", err.to_string()).into()
     }))
@@ -61,6 +59,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "There is no such path or method; /swagger-ui/ lists them all.",
         ))
     }));
+}
+
+/// Reads the query string into `T`, allowing a parameter to repeat
+/// (`status=a&status=b`), which actix's `web::Query` does not.
+pub fn query_with_repeats<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+) -> Result<T, ApiError> {
+    serde_html_form::from_str(req.query_string()).map_err(invalid_query)
+}
+
+fn invalid_query(error: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(
+        "invalid-query",
+        "Invalid query parameter",
+        error.to_string(),
+    )
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool: getting a

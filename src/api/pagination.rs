@@ -22,6 +22,23 @@ pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// Cuts rows fetched with one extra (`limit + 1`) down to the page, and
+/// makes the cursor of the next page from the page's last row when more
+/// follow.
+pub fn next_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    kind: char,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as i64 <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(|last| encode(kind, &key(last)));
+    (rows, next)
+}
+
 /// Makes an opaque cursor for a keyset position of the given kind (a letter
 /// that keeps one list's cursor from being used on another).
 pub fn encode(kind: char, key: &str) -> String {
@@ -75,6 +92,14 @@ mod tests {
             assert!(decode_position(cursor).is_err(), "{cursor}");
         }
         assert_eq!(decode_position(&encode('p', "42")).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_page_has_a_next_cursor_only_when_more_rows_follow() {
+        let (page, next) = next_page(vec![1, 2, 3], 2, 'p', |n| n.to_string());
+        assert_eq!((page, next), (vec![1, 2], Some(encode('p', "2"))));
+        let (page, next) = next_page(vec![1, 2], 2, 'p', |n| n.to_string());
+        assert_eq!((page, next), (vec![1, 2], None));
     }
 
     #[test]

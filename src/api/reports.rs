@@ -2,8 +2,8 @@
 //! streamed CSV.
 
 use super::auth::Authenticated;
-use super::imports::{find, split_page};
-use super::pagination::{self, encode};
+use super::imports::find;
+use super::pagination;
 use super::views::{EntryView, ImportView, ReportPage};
 use super::{blocking, ApiError, Problem};
 use crate::db::models::Entry;
@@ -64,9 +64,7 @@ pub async fn get_report(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let params: ReportParams = serde_html_form::from_str(req.query_string()).map_err(|e| {
-        ApiError::bad_request("invalid-query", "Invalid query parameter", e.to_string())
-    })?;
+    let params: ReportParams = super::query_with_repeats(&req)?;
     let statuses = parse_statuses(&params.status)?;
     let csv = wants_csv(&req, params.format.as_deref())?;
     let limit = pagination::limit(params.limit)?;
@@ -95,8 +93,7 @@ pub async fn get_report(
         )?)
     })
     .await?;
-    let (rows, next) = split_page(rows, limit);
-    let next_cursor = next.map(|_| encode('p', &rows[rows.len() - 1].position.to_string()));
+    let (rows, next_cursor) = pagination::next_page(rows, limit, 'p', |e| e.position.to_string());
     Ok(HttpResponse::Ok().json(ReportPage {
         import: ImportView::from(import),
         entries: rows.into_iter().map(EntryView::from).collect(),

@@ -1,8 +1,8 @@
 //! `POST /users` and `GET /users`: the account's existing members.
 
 use super::auth::Authenticated;
-use super::imports::{split_page, HistoryParams};
-use super::pagination::{self, encode};
+use super::imports::HistoryParams;
+use super::pagination;
 use super::views::{AddUsers, AddedUsers, RejectedEmail, UserView, UsersPage};
 use super::{blocking, ApiError, Problem};
 use crate::db::users;
@@ -96,8 +96,7 @@ pub async fn list_users(
         Ok(users::list(conn, &account_id, after.as_deref(), limit + 1)?)
     })
     .await?;
-    let (rows, next) = split_page(rows, limit);
-    let next_cursor = next.map(|_| encode('u', &rows[rows.len() - 1].id));
+    let (rows, next_cursor) = pagination::next_page(rows, limit, 'u', |u| u.id.clone());
     Ok(HttpResponse::Ok().json(UsersPage {
         users: rows.into_iter().map(UserView::from).collect(),
         next_cursor,
