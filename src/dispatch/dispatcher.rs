@@ -29,6 +29,14 @@ pub enum Step {
     Paused,
 }
 
+/// What an invitation's record holds once its email is sent, fixed when
+/// the email is rendered: the hash of the token in its link, and its expiry.
+#[derive(Debug, Clone)]
+struct Sealed {
+    token_hash: String,
+    expires_at: NaiveDateTime,
+}
+
 /// Sends queued invitations. Any number may run, in any number of
 /// processes, against one database.
 pub struct Dispatcher {
@@ -143,7 +151,7 @@ impl Dispatcher {
             .db(move |conn| Ok(queue::batch_context(conn, &batch)?))
             .await?;
         let sent_at = now();
-        let messages = self.render(&claimed, &context, sent_at)?;
+        let (messages, sealed) = self.render(&claimed, &context, sent_at)?;
         tokio::time::sleep(rate.reserve(messages.len())).await;
         let key = self.idempotency_key(&claimed);
         let result = self
@@ -162,7 +170,7 @@ impl Dispatcher {
             tracing::info!(provider = self.provider.name(), "dispatch resumed");
             self.status.set_paused(None);
         }
-        let records = self.records(claimed, result, &context, sent_at);
+        let records = self.records(claimed, result, sealed, sent_at);
         let count = records.len();
         self.db(move |conn| Ok(queue::record(conn, &records, now())?))
             .await?;
@@ -180,22 +188,21 @@ impl Dispatcher {
         sent_at + chrono::Duration::days(days)
     }
 
+    /// The emails of a batch, and for each what is stored once it is sent.
     fn render(
         &self,
         claimed: &[Claimed],
         context: &BatchContext,
         sent_at: NaiveDateTime,
-    ) -> anyhow::Result<Vec<Message>> {
+    ) -> anyhow::Result<(Vec<Message>, Vec<Sealed>)> {
         let base = self.config.public_base_url.trim_end_matches('/');
         claimed
             .iter()
             .map(|c| {
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
-                let expires = self
-                    .expiry(c, context, sent_at)
-                    .format("%Y-%m-%d %H:%M UTC")
-                    .to_string();
+                let expires_at = self.expiry(c, context, sent_at);
+                let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
                 let message = context
                     .imports
                     .get(&c.import_id)
@@ -214,14 +221,19 @@ impl Dispatcher {
                     .templates
                     .render(&values)
                     .context("rendering an invitation")?;
-                Ok(Message {
+                let message = Message {
                     invitation_id: c.id.clone(),
                     to: c.email.clone(),
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
                     substitutions: substitutions(&values),
-                })
+                };
+                let sealed = Sealed {
+                    token_hash: token::hash(&token),
+                    expires_at,
+                };
+                Ok((message, sealed))
             })
             .collect()
     }
@@ -231,7 +243,7 @@ impl Dispatcher {
         &self,
         claimed: Vec<Claimed>,
         result: Result<Vec<Outcome>, BatchError>,
-        context: &BatchContext,
+        sealed: Vec<Sealed>,
         sent_at: NaiveDateTime,
     ) -> Vec<(Claimed, Record)> {
         let outcomes = match result {
@@ -262,14 +274,14 @@ impl Dispatcher {
         let base = Duration::from_millis(self.config.backoff_ms);
         claimed
             .into_iter()
-            .zip(outcomes)
-            .map(|(c, outcome)| {
+            .zip(outcomes.into_iter().zip(sealed))
+            .map(|(c, (outcome, sealed))| {
                 let record = match outcome {
                     Outcome::Sent { message_id } => Record::Sent {
                         message_id,
-                        token_hash: token::hash(&self.tokens.token(&c.id, c.token_version)),
+                        token_hash: sealed.token_hash,
                         sent_at,
-                        expires_at: self.expiry(&c, context, sent_at),
+                        expires_at: sealed.expires_at,
                     },
                     Outcome::Failed { reason } => Record::Failed { reason },
                     Outcome::Retry { reason, .. } if c.attempts >= self.config.max_attempts => {
