@@ -3,7 +3,7 @@
 //! invitation moves with its report entry and its import's counts, and a
 //! bounced or complained address goes on the account's suppression list.
 
-use super::lifecycle::{apply_in, first_sighting, suppress, Change, Target};
+use super::lifecycle::{self, first_sighting, suppress, Change, Target};
 use super::schema::invitations;
 use super::{write_transaction, DbConnection};
 use crate::dispatch::events::{DeliveryEvent, EventKind};
@@ -93,7 +93,7 @@ fn attempt(
             reason: event.reason.as_deref(),
             ..Change::new(from_states(event.kind), to)
         };
-        let moved = apply_in(conn, Target::Invitation(id), &change, now)?;
+        let moved = lifecycle::apply(conn, Target::Invitation(id), &change, now)?;
         if matches!(event.kind, EventKind::Bounced | EventKind::Complained) {
             suppress(
                 conn,

@@ -77,18 +77,17 @@ pub struct Moved {
 
 /// Applies `change` to the invitations of `target` that are in one of its
 /// `from` states; returns the invitations moved (as they were before).
+/// Inside a caller's transaction it runs in a savepoint of it.
 pub fn apply(
     conn: &mut DbConnection,
     target: Target<'_>,
     change: &Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Moved>> {
-    write_transaction(conn, |conn| apply_in(conn, target, change, now))
+    write_transaction(conn, |conn| apply_unguarded(conn, target, change, now))
 }
 
-/// [`apply`] inside a transaction the caller already holds (a write
-/// transaction: on SQLite, `BEGIN IMMEDIATE` cannot be nested).
-pub fn apply_in(
+fn apply_unguarded(
     conn: &mut DbConnection,
     target: Target<'_>,
     change: &Change<'_>,
