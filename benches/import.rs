@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{backends, server_binary, Backend, Database, Server, API_KEY};
+use common::{backends, server_binary, Backend, Database, Memory, Server, API_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -375,39 +375,6 @@ fn median(samples: &mut [f64]) -> f64 {
         (samples[mid - 1] + samples[mid]) / 2.0
     } else {
         samples[mid]
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The server's memory.
-
-/// Memory of a process, from `/proc/<pid>/status`.
-struct Memory {
-    peak_mb: f64,
-    rss_mb: f64,
-}
-
-impl Memory {
-    fn read(pid: u32) -> Result<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-        let field = |name: &str| -> Result<f64> {
-            let line = status
-                .lines()
-                .find(|line| line.starts_with(name))
-                .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-            let kb: f64 = line[name.len()..]
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .with_context(|| format!("cannot read {line:?}"))?;
-            Ok(kb / 1024.0)
-        };
-        Ok(Memory {
-            peak_mb: field("VmHWM:")?,
-            rss_mb: field("VmRSS:")?,
-        })
     }
 }
 

@@ -22,6 +22,28 @@ pub struct GlobalConfig {
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<u32>,
 
+    /// Seconds one database statement may run before it is cancelled
+    /// (PostgreSQL `statement_timeout`; on SQLite, how long a writer waits
+    /// for the lock). An API request past it answers 503 with `Retry-After`.
+    /// 0: no limit.
+    #[arg(
+        long,
+        env = "DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub database_statement_timeout_secs: u64,
+
+    /// Seconds a request waits for a free database connection before it
+    /// answers 503 with `Retry-After`.
+    #[arg(
+        long,
+        env = "DATABASE_POOL_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub database_pool_timeout_secs: u64,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -46,6 +68,26 @@ pub struct ServeConfig {
     /// The largest accepted upload, in bytes; a larger one is refused with 413.
     #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+
+    /// Seconds a client has to send a request body. A body still arriving
+    /// then is cut with 408, unless it keeps coming at 64 KiB/s or more
+    /// (each 64 KiB received earns another second).
+    #[arg(long, env = "REQUEST_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_body_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's headers (first request on a
+    /// connection) before the connection is answered 408 and closed.
+    #[arg(long, env = "REQUEST_HEADER_TIMEOUT_SECS", default_value_t = 5)]
+    pub request_header_timeout_secs: u64,
+
+    /// Open connections at most, over all HTTP workers; further clients
+    /// wait in the listen backlog. Kept below the process's open-file limit.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// The largest delivery-event webhook body, in bytes (413 past it).
+    #[arg(long, env = "WEBHOOK_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub webhook_max_bytes: usize,
 
     /// The default account's API key, used only when the database has no
     /// account yet; when unset a random key is made and printed once.
@@ -79,6 +121,10 @@ impl ServeConfig {
         ServeConfig {
             bind_addr: bind_addr.into(),
             max_upload_bytes: 32 * 1024 * 1024,
+            request_body_timeout_secs: 30,
+            request_header_timeout_secs: 5,
+            max_connections: 4096,
+            webhook_max_bytes: 1024 * 1024,
             bootstrap_api_key: None,
             http_workers: None,
             allowed_redirect_origins: Vec::new(),

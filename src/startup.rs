@@ -5,9 +5,10 @@ use crate::config::{ServeConfig, WebhookConfig};
 use crate::db::Pool;
 use crate::dispatch::{DispatchStatus, Dispatcher};
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -24,7 +25,15 @@ pub struct AppState {
     pub webhooks: WebhookConfig,
     /// Origins an import's `redirect_url` may point to.
     pub allowed_redirect_origins: Vec<String>,
+    /// The largest webhook body, in bytes.
+    pub webhook_max_bytes: usize,
+    /// Bytes all webhook bodies being read may hold at once (they are
+    /// unauthenticated until read and verified).
+    pub webhook_budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many largest webhook bodies may be read at once.
+pub const WEBHOOK_BODIES_AT_ONCE: usize = 16;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -67,17 +76,32 @@ impl Application {
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
             webhooks: config.webhooks.clone(),
             allowed_redirect_origins: config.allowed_redirect_origins.clone(),
+            webhook_max_bytes: config.webhook_max_bytes,
+            webhook_budget: Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .webhook_max_bytes
+                    .saturating_mul(WEBHOOK_BODIES_AT_ONCE)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         });
-        let mut server = HttpServer::new(move || {
+        let edge = api::limits::EdgeLimits {
+            body_timeout: Duration::from_secs(config.request_body_timeout_secs),
+        };
+        let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
+        let max_connections = connection_cap(config.max_connections);
+        let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(move |req, next| {
+                    api::limits::guard(edge, req, next)
+                }))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(state.clone())
                 .configure(api::configure)
         })
+        .workers(workers)
+        .max_connections(max_connections.div_ceil(workers))
+        .client_request_timeout(Duration::from_secs(config.request_header_timeout_secs))
         .listen(listener)?;
-        if let Some(workers) = config.http_workers {
-            server = server.workers(workers);
-        }
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(checkpoint_until_stopped(pool.clone(), stopped.clone()));
         let dispatcher = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(stopped)));
@@ -112,6 +136,38 @@ impl Application {
         }
         Ok(served?)
     }
+}
+
+/// actix's default: one HTTP worker per core.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `wanted` open connections, or fewer when the process may not open that
+/// many files (each connection is one, and the database and logs need
+/// some): a server at its file limit stops accepting anyone, health
+/// checks included.
+fn connection_cap(wanted: usize) -> usize {
+    const RESERVED_FILES: u64 = 256;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    if !known || limit.rlim_cur == libc::RLIM_INFINITY {
+        return wanted.max(1);
+    }
+    let room = limit.rlim_cur.saturating_sub(RESERVED_FILES).max(64);
+    if (wanted as u64) > room {
+        tracing::warn!(
+            wanted,
+            open_file_limit = limit.rlim_cur,
+            "MAX_CONNECTIONS is above what the open-file limit allows; using {room}"
+        );
+        return room as usize;
+    }
+    wanted.max(1)
 }
 
 /// Checkpoints SQLite's write-ahead log every second until stopped.

@@ -312,3 +312,36 @@ fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a local port")?;
     Ok(listener.local_addr()?.port())
 }
+
+// ---------------------------------------------------------------------------
+// The server's memory.
+
+/// Memory of a process, from `/proc/<pid>/status`.
+pub struct Memory {
+    pub peak_mb: f64,
+    pub rss_mb: f64,
+}
+
+impl Memory {
+    pub fn read(pid: u32) -> Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+        let field = |name: &str| -> Result<f64> {
+            let line = status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+            let kb: f64 = line[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .with_context(|| format!("cannot read {line:?}"))?;
+            Ok(kb / 1024.0)
+        };
+        Ok(Memory {
+            peak_mb: field("VmHWM:")?,
+            rss_mb: field("VmRSS:")?,
+        })
+    }
+}

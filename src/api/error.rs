@@ -25,6 +25,10 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// Seconds a client is told to wait (`Retry-After`) when the database is
+/// busy or out of reach.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
 /// Everything a handler can answer instead of success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -39,7 +43,7 @@ pub enum ApiError {
     /// Our fault; the cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-    /// The database is out of reach.
+    /// The database is out of reach, or did not answer in time.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
 }
@@ -107,7 +111,7 @@ impl ApiError {
             ApiError::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
-                "The database cannot be reached right now. Try again shortly.".into(),
+                "The database is busy or cannot be reached right now; try again after Retry-After seconds.".into(),
             ),
         };
         Problem {
@@ -133,8 +137,14 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?cause, "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::UNAUTHORIZED {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
+        match self.status_code() {
+            StatusCode::UNAUTHORIZED => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header(("Retry-After", RETRY_UNAVAILABLE_SECS.to_string()));
+            }
+            _ => {}
         }
         response
             .content_type("application/problem+json")
@@ -144,7 +154,10 @@ impl ResponseError for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
-        ApiError::Internal(error.into())
+        match crate::db::is_unavailable(&error) {
+            true => ApiError::Unavailable(error.into()),
+            false => ApiError::Internal(error.into()),
+        }
     }
 }
 
@@ -152,6 +165,7 @@ impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> ApiError {
         match error {
             crate::db::DbError::Pool(e) => ApiError::Unavailable(e.into()),
+            crate::db::DbError::Query(e) => e.into(),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use super::{blocking, ApiError};
+use super::ApiError;
 use crate::dispatch::DispatchState;
 use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
@@ -28,27 +28,72 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// Readiness: the database answers a query. The body also shows whether
-/// the in-process dispatcher is running or paused (a paused dispatcher
-/// does not make the API unready: uploads still work and queue).
+/// How long readiness waits for a database connection and its answer.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Readiness: the database answers a query within a second, on a
+/// connection the pool can spare within a second. The body also shows
+/// whether the in-process dispatcher is running or paused (a paused
+/// dispatcher does not make the API unready: uploads still work and
+/// queue).
 #[utoipa::path(
     get, path = "/readyz", tag = "health",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The database cannot be reached", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer, or every connection is busy", body = NotReady, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    blocking(&state, |conn| {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| ApiError::Unavailable(e.into()))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Health {
-        status: "ready",
-        dispatch: state.dispatch.as_ref().map(|status| status.get()),
-    }))
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let dispatch = state.dispatch.as_ref().map(|status| status.get());
+    let pool = state.pool.clone();
+    let checked = tokio::time::timeout(
+        READY_WITHIN,
+        web::block(move || -> Result<(), ApiError> {
+            let mut conn = pool.get_timeout(READY_WITHIN)?;
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| ApiError::Unavailable(e.into()))
+        }),
+    )
+    .await;
+    let error = match checked {
+        Ok(Ok(Ok(()))) => {
+            return HttpResponse::Ok().json(Health {
+                status: "ready",
+                dispatch,
+            })
+        }
+        Ok(Ok(Err(error))) => error,
+        Ok(Err(error)) => ApiError::Unavailable(anyhow::anyhow!("readiness check failed: {error}")),
+        Err(_) => ApiError::Unavailable(anyhow::anyhow!(
+            "the database did not answer within {READY_WITHIN:?}"
+        )),
+    };
+    tracing::warn!(error = format!("{error:#}"), "not ready");
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", super::error::RETRY_UNAVAILABLE_SECS.to_string()))
+        .content_type("application/problem+json")
+        .json(NotReady {
+            problem: ApiError::problem(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "Not ready",
+                "The database does not answer, or every connection is busy; try again after Retry-After seconds.",
+            )
+            .to_problem(),
+            dispatch,
+        })
+}
+
+/// A 503 from `/readyz`: a problem document that also carries the
+/// dispatcher's state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NotReady {
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// The in-process dispatcher's state (absent when this process runs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<DispatchState>,
 }
 
 use super::Problem;

@@ -4,8 +4,7 @@ use super::auth::Authenticated;
 use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::{blocking, upload, ApiError, Problem};
-use crate::db::imports::{self, Created, Upload};
-use crate::domain::classify::{Classified, Tally};
+use crate::db::imports::{self, Created, Preview, Upload};
 use crate::domain::options::ImportOptions;
 use crate::domain::parser::{decode, entries, DecodeError};
 use crate::startup::AppState;
@@ -22,7 +21,9 @@ pub struct CreateParams {
     /// Classify the file and answer with what would happen, writing nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// The file's name for a raw `text/plain` upload (multipart uploads send their own).
+    /// The file's name for a raw `text/plain` upload (multipart uploads
+    /// send their own), at most 255 characters.
+    #[param(max_length = 255)]
     pub filename: Option<String>,
     /// A message shown in the invitation email (multipart uploads may send it as a form field).
     pub message: Option<String>,
@@ -90,14 +91,21 @@ pub async fn create_import(
     if params.dry_run {
         let view = blocking(&state, move |conn| {
             let text = decode_entries(&file.bytes)?;
-            let (tally, skipped) = imports::preview(conn, &account_id, &text)?;
-            Ok(dry_run_view(tally, skipped))
+            let preview = imports::preview(conn, &account_id, &text, MAX_PREVIEW_ENTRIES)?;
+            Ok(dry_run_view(preview))
         })
         .await?;
         return Ok(HttpResponse::Ok().json(view));
     }
     let idempotency_key = idempotency_key(&req)?;
-    let filename = file.filename.or(params.filename);
+    let filename = match file.filename {
+        Some(name) => Some(name),
+        None => params
+            .filename
+            .as_deref()
+            .map(upload::checked_filename)
+            .transpose()?,
+    };
     let created = blocking(&state, move |conn| {
         let text = decode_entries(&file.bytes)?;
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
@@ -282,7 +290,15 @@ fn decode_error(error: DecodeError) -> ApiError {
     ApiError::problem(status, slug, title, error.to_string())
 }
 
-fn dry_run_view(tally: Tally, skipped: Vec<Classified<'_>>) -> DryRunView {
+/// The most entries a dry run lists; the counts cover them all.
+pub const MAX_PREVIEW_ENTRIES: usize = 1_000;
+
+fn dry_run_view(preview: Preview<'_>) -> DryRunView {
+    let Preview {
+        tally,
+        skipped,
+        more,
+    } = preview;
     let as_i64 = |n: u64| n as i64;
     DryRunView {
         dry_run: true,
@@ -308,5 +324,6 @@ fn dry_run_view(tally: Tally, skipped: Vec<Classified<'_>>) -> DryRunView {
                 reason: entry.reason.map(str::to_owned),
             })
             .collect(),
+        entries_truncated: more,
     }
 }

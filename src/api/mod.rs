@@ -7,6 +7,8 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod invitations;
+pub mod limits;
+pub mod methods;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -18,47 +20,36 @@ pub mod webhooks;
 
 use crate::db::DbConnection;
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::web;
 pub use error::{ApiError, Problem};
 
-/// Registers every route, and makes extractor failures and unknown paths
-/// answer with problem+json too.
+/// Registers every route, and makes extractor failures, unknown paths and
+/// unknown methods answer with problem+json too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid-json", "Invalid JSON body", err.to_string()).into()
-    }))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| invalid_query(err).into()))
-    .app_data(web::PathConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid-path", "Invalid path parameter", err.to_string()).into()
-    }))
-    .service(imports::create_import)
-    .service(imports::list_imports)
-    .service(imports::get_import)
-    .service(reports::get_report)
-    .service(invitations::cancel_import)
-    .service(invitations::resend_import)
-    .service(invitations::list_invitations)
-    .service(invitations::revoke_invitation)
-    .service(invitations::resend_invitation)
-    .service(accept::preview_invitation)
-    .service(accept::accept_invitation)
-    .service(users::add_users)
-    .service(users::list_users)
-    .service(webhooks::scope())
-    .service(health::healthz)
-    .service(health::readyz)
-    .service(metrics::prometheus)
-    .service(openapi::spec)
-    .service(openapi::swagger_ui())
-    .default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            "There is no such path or method; /swagger-ui/ lists them all.",
-        ))
-    }));
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| invalid_query(err).into()))
+        .app_data(web::PathConfig::default().error_handler(|err, _| {
+            ApiError::bad_request("invalid-path", "Invalid path parameter", err.to_string()).into()
+        }))
+        .service(imports::create_import)
+        .service(imports::list_imports)
+        .service(imports::get_import)
+        .service(reports::get_report)
+        .service(invitations::cancel_import)
+        .service(invitations::resend_import)
+        .service(invitations::list_invitations)
+        .service(invitations::revoke_invitation)
+        .service(invitations::resend_invitation)
+        .service(accept::preview_invitation)
+        .service(accept::accept_invitation)
+        .service(users::add_users)
+        .service(users::list_users)
+        .service(webhooks::scope())
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(metrics::prometheus)
+        .service(openapi::spec)
+        .service(openapi::swagger_ui())
+        .default_service(web::to(methods::unmatched));
 }
 
 /// Reads the query string into `T`, allowing a parameter to repeat

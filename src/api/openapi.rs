@@ -63,6 +63,7 @@ use utoipa_swagger_ui::SwaggerUi;
         EntryStatus,
         ImportStatus,
         health::Health,
+        health::NotReady,
         crate::dispatch::DispatchState,
         webhooks::WebhookReceipt,
     )),

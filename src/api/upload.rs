@@ -1,16 +1,31 @@
 //! Receiving the uploaded file: a multipart part named `file` or a raw
 //! `text/plain` body, read as a stream and refused (413) as soon as it
-//! passes the size limit.
+//! passes the size limit. The whole body is bounded, not only the file:
+//! multipart framing, part headers (file names) and the few small fields
+//! beside the file count too.
 
 use super::ApiError;
 use actix_multipart::Multipart;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{Charset, ContentDisposition, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
-/// Room for multipart boundaries and part headers around the file itself.
-const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Room for multipart framing and the small fields beside the file: the
+/// whole request body is at most `MAX_UPLOAD_BYTES` plus this.
+pub const FORM_OVERHEAD: u64 = 64 * 1024;
+/// The most form fields beside the file.
+pub const MAX_FIELDS: usize = 8;
+/// The largest form field beside the file, in bytes.
+pub const MAX_FIELD_BYTES: usize = 8 * 1024;
+/// The longest file name, in characters.
+pub const MAX_FILENAME_CHARS: usize = 255;
 
 /// The bytes of an uploaded file and the name it was sent with.
 #[derive(Debug)]
@@ -40,21 +55,33 @@ pub async fn receive(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = super::limits::declared_length(req);
     let file = match mime.as_str() {
         "multipart/form-data" => {
-            refuse_if_larger(declared, max.saturating_add(MULTIPART_OVERHEAD), max)?;
-            let hint = declared.unwrap_or(0).min(max);
-            read_multipart(Multipart::new(req.headers(), payload), max, hint).await?
+            let bound = max.saturating_add(FORM_OVERHEAD);
+            refuse_if_larger(declared, bound, max)?;
+            // The declared length passed; a chunked or lying body is cut here.
+            let overflowed = Rc::new(Cell::new(false));
+            let capped = Capped {
+                inner: payload,
+                left: bound,
+                overflowed: overflowed.clone(),
+            };
+            read_multipart(Multipart::new(req.headers(), capped), max)
+                .await
+                .map_err(|error| match overflowed.get() {
+                    true => super::limits::body_too_large(
+                        bound as usize,
+                        "MAX_UPLOAD_BYTES, plus 64 KiB for the form's framing and fields",
+                    ),
+                    false => error,
+                })?
         }
         "text/plain" | "application/octet-stream" => {
             refuse_if_larger(declared, max, max)?;
             ReceivedFile {
                 filename: None,
-                bytes: read_limited(payload, max, declared.unwrap_or(0).min(max)).await?,
+                bytes: read_limited(payload, max, || too_large(max)).await?,
                 fields: Default::default(),
             }
         }
@@ -70,11 +97,7 @@ pub async fn receive(
     Ok(file)
 }
 
-async fn read_multipart(
-    mut multipart: Multipart,
-    max: u64,
-    hint: u64,
-) -> Result<ReceivedFile, ApiError> {
+async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFile, ApiError> {
     let mut file: Option<(Option<String>, Vec<u8>)> = None;
     let mut fields = std::collections::BTreeMap::new();
     while let Some(field) = multipart.next().await {
@@ -82,7 +105,15 @@ async fn read_multipart(
         let name = field.name().unwrap_or_default().to_owned();
         if name != "file" {
             // Options travel as small text fields beside the file.
-            let value = read_limited(field, MULTIPART_OVERHEAD, 0).await?;
+            if fields.len() >= MAX_FIELDS {
+                return Err(ApiError::bad_request(
+                    "too-many-fields",
+                    "Too many form fields",
+                    format!("Send the file and at most {MAX_FIELDS} other fields."),
+                ));
+            }
+            let value =
+                read_limited(field, MAX_FIELD_BYTES as u64, || field_too_large(&name)).await?;
             let value = String::from_utf8(value).map_err(|_| {
                 ApiError::bad_request(
                     "invalid-field",
@@ -102,9 +133,10 @@ async fn read_multipart(
         }
         let filename = field
             .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .map(str::to_owned);
-        let bytes = read_limited(field, max, hint).await?;
+            .and_then(sent_filename)
+            .map(|name| checked_filename(&name))
+            .transpose()?;
+        let bytes = read_limited(field, max, || too_large(max)).await?;
         file = Some((filename, bytes));
     }
     let (filename, bytes) = file.ok_or_else(|| {
@@ -121,26 +153,99 @@ async fn read_multipart(
     })
 }
 
-/// Collects a byte stream, failing with 413 as soon as it passes `max`.
-/// `hint` (the declared length, when known) sizes the buffer once, so a
-/// large upload is not copied at every doubling.
-async fn read_limited<S, B, E>(mut stream: S, max: u64, hint: u64) -> Result<Vec<u8>, ApiError>
+/// The file name a part was sent with: `filename*` (RFC 6266, RFC 5987)
+/// when present, as it is the one that can carry any character, else
+/// `filename`.
+fn sent_filename(disposition: &ContentDisposition) -> Option<String> {
+    if let Some(ext) = disposition.get_filename_ext() {
+        let decoded = match ext.charset {
+            Charset::Iso_8859_1 => Some(ext.value.iter().map(|&b| char::from(b)).collect()),
+            _ => String::from_utf8(ext.value.clone()).ok(),
+        };
+        if decoded.is_some() {
+            return decoded;
+        }
+    }
+    disposition.get_filename().map(str::to_owned)
+}
+
+/// A file name as stored: at most [`MAX_FILENAME_CHARS`] characters and
+/// no control characters (400 otherwise).
+pub fn checked_filename(name: &str) -> Result<String, ApiError> {
+    let refuse = |why: String| ApiError::bad_request("invalid-filename", "Invalid file name", why);
+    if name.chars().count() > MAX_FILENAME_CHARS {
+        return Err(refuse(format!(
+            "The file name is longer than {MAX_FILENAME_CHARS} characters; rename the file."
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(refuse("The file name holds a control character.".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Collects a byte stream, failing with `too_large` as soon as it passes
+/// `max`. Memory grows with what arrives, never with what was declared.
+async fn read_limited<S, B, E>(
+    mut stream: S,
+    max: u64,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Vec<u8>, ApiError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    let mut bytes = Vec::with_capacity(hint as usize);
+    let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("upload-interrupted", "Upload interrupted", e.to_string())
-        })?;
+        let chunk = chunk.map_err(super::limits::interrupted)?;
         if (bytes.len() + chunk.as_ref().len()) as u64 > max {
-            return Err(too_large(max));
+            return Err(too_large());
         }
         bytes.extend_from_slice(chunk.as_ref());
     }
     Ok(bytes)
+}
+
+/// The request body, failing once more than `left` bytes arrived (and
+/// saying so in `overflowed`), whatever the multipart parser makes of it:
+/// framing, part headers and every field count.
+struct Capped<S> {
+    inner: S,
+    left: u64,
+    overflowed: Rc<Cell<bool>>,
+}
+
+impl<S> Stream for Capped<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => match self.left.checked_sub(chunk.len() as u64) {
+                Some(left) => {
+                    self.left = left;
+                    Poll::Ready(Some(Ok(chunk)))
+                }
+                None => {
+                    self.overflowed.set(true);
+                    Poll::Ready(Some(Err(PayloadError::Overflow)))
+                }
+            },
+            other => other,
+        }
+    }
+}
+
+fn field_too_large(name: &str) -> ApiError {
+    ApiError::problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "field-too-large",
+        "Form field too large",
+        format!("The form field `{name}` is longer than {MAX_FIELD_BYTES} bytes."),
+    )
 }
 
 fn refuse_if_larger(declared: Option<u64>, bound: u64, max: u64) -> Result<(), ApiError> {

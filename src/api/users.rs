@@ -4,14 +4,17 @@ use super::auth::Authenticated;
 use super::imports::HistoryParams;
 use super::pagination;
 use super::views::{AddUsers, AddedUsers, RejectedEmail, UserView, UsersPage};
-use super::{blocking, ApiError, Problem};
+use super::{blocking, limits, ApiError, Problem};
 use crate::db::users;
 use crate::domain::EmailAddress;
 use crate::startup::AppState;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 
 /// The most addresses one `POST /users` takes.
 const MAX_USERS_PER_REQUEST: usize = 10_000;
+
+/// The largest `POST /users` body (10,000 addresses fit with room to spare).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Add existing members of the account, so imports skip them.
 ///
@@ -24,6 +27,8 @@ const MAX_USERS_PER_REQUEST: usize = 10_000;
         (status = 200, body = AddedUsers),
         (status = 400, description = "Not a JSON object with `emails`, or too many addresses", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A Content-Type other than application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 2 MiB", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -32,9 +37,21 @@ const MAX_USERS_PER_REQUEST: usize = 10_000;
 pub async fn add_users(
     state: web::Data<AppState>,
     auth: Authenticated,
-    body: web::Json<AddUsers>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let emails = body.into_inner().emails;
+    limits::require_json(&req)?;
+    // Read only now that the key is known to be good.
+    let body = limits::read_body(
+        payload,
+        limits::declared_length(&req),
+        MAX_BODY_BYTES,
+        || limits::body_too_large(MAX_BODY_BYTES, "2 MiB for POST /users"),
+    )
+    .await?;
+    let emails = serde_json::from_slice::<AddUsers>(&body)
+        .map_err(|e| ApiError::bad_request("invalid-json", "Invalid JSON body", e.to_string()))?
+        .emails;
     if emails.len() > MAX_USERS_PER_REQUEST {
         return Err(ApiError::bad_request(
             "too-many-users",

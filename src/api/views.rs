@@ -188,8 +188,12 @@ pub struct DryRunView {
     pub dry_run: bool,
     /// The counts the import would have.
     pub counts: Counts,
-    /// Every entry that would not be invited, in file order.
+    /// The entries that would not be invited, in file order: the first
+    /// 1,000 of them.
     pub entries: Vec<EntryView>,
+    /// True when more entries would not be invited than `entries` lists
+    /// (the counts cover them all; the import's report lists every one).
+    pub entries_truncated: bool,
 }
 
 /// A user (member) of the account.

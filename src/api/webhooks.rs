@@ -1,11 +1,14 @@
 //! `POST /webhooks/postmark`, `/webhooks/resend`, `/webhooks/sendgrid`:
-//! the providers' delivery events. A request is verified the way its
-//! provider specifies before its body is read; a provider whose setting is
-//! unset is refused, never accepted unchecked. Events of kinds we do not act
+//! the providers' delivery events. Everything that can be checked without
+//! the body (the webhook is configured, its credentials or signature
+//! headers are there and fresh) is checked before a byte of it is read;
+//! then at most `WEBHOOK_MAX_BYTES` are read and the signature over them
+//! verified. A provider whose setting is unset is refused, never accepted
+//! unchecked. Events of kinds we do not act
 //! on, replays and events for unknown invitations are acknowledged with
 //! 200, since providers retry any other answer.
 
-use super::{blocking, ApiError, Problem};
+use super::{blocking, limits, ApiError, Problem};
 use crate::db::events::{self, Applied};
 use crate::dispatch::events::resend::SvixHeaders;
 use crate::dispatch::events::{postmark, resend, sendgrid};
@@ -18,9 +21,6 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, ToSchema};
 
-/// The largest webhook body accepted (SendGrid batches up to about 768 KB).
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
 /// What a webhook post did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"received": 3, "applied": 2}))]
@@ -32,10 +32,9 @@ pub struct WebhookReceipt {
     pub applied: u64,
 }
 
-/// The webhook routes, under `/webhooks` with their own body limit.
+/// The webhook routes, under `/webhooks`.
 pub fn scope() -> actix_web::Scope {
     web::scope("/webhooks")
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(postmark_events)
         .service(resend_events)
         .service(sendgrid_events)
@@ -58,6 +57,7 @@ pub fn scope() -> actix_web::Scope {
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
         (status = 400, description = "Not JSON, or not a Postmark webhook record", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong credentials, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
     ),
     security(("postmark_webhook" = []))
 )]
@@ -66,7 +66,7 @@ pub fn scope() -> actix_web::Scope {
 pub async fn postmark_events(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.webhooks;
     let verified = postmark::verify(
@@ -74,9 +74,15 @@ pub async fn postmark_events(
         config.postmark_webhook_user.as_deref(),
         config.postmark_webhook_password.as_deref(),
     );
-    let answer = receive(&state, "postmark", verified, || postmark::parse(&body)).await;
+    let answer = async {
+        verified.map_err(|error| refused("postmark", error))?;
+        let body = read(&state, &request, payload).await?;
+        receive(&state, "postmark", || postmark::parse(&body)).await
+    };
     // Postmark sends the URL's credentials when asked for basic auth.
-    answer.or_else(|error| Ok(challenge(&error, "Basic realm=\"webhooks\"")))
+    answer
+        .await
+        .or_else(|error| Ok(challenge(&error, "Basic realm=\"webhooks\"")))
 }
 
 /// Resend's email events, signed by Svix.
@@ -100,6 +106,7 @@ pub async fn postmark_events(
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
         (status = 400, description = "Not JSON, or not a Resend event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/resend")]
@@ -107,7 +114,7 @@ pub async fn postmark_events(
 pub async fn resend_events(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.webhooks;
     let headers = SvixHeaders {
@@ -115,18 +122,20 @@ pub async fn resend_events(
         timestamp: header(&request, resend::TIMESTAMP),
         signature: header(&request, resend::SIGNATURE),
     };
-    let verified = resend::verify(
-        headers,
-        &body,
-        config.resend_webhook_secret.as_deref(),
-        config.webhook_tolerance_secs,
-        chrono::Utc::now(),
-    );
+    let verify = |body: &[u8]| {
+        resend::verify(
+            headers,
+            body,
+            config.resend_webhook_secret.as_deref(),
+            config.webhook_tolerance_secs,
+            chrono::Utc::now(),
+        )
+    };
+    precheck("resend", verify(&[]))?;
+    let body = read(&state, &request, payload).await?;
+    verify(&body).map_err(|error| refused("resend", error))?;
     let event_id = headers.id.unwrap_or_default();
-    receive(&state, "resend", verified, || {
-        resend::parse(&body, event_id)
-    })
-    .await
+    receive(&state, "resend", || resend::parse(&body, event_id)).await
 }
 
 /// SendGrid's signed Event Webhook.
@@ -149,6 +158,7 @@ pub async fn resend_events(
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
         (status = 400, description = "Not JSON, or not an array of events", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/sendgrid")]
@@ -156,29 +166,58 @@ pub async fn resend_events(
 pub async fn sendgrid_events(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.webhooks;
-    let verified = sendgrid::verify(
-        header(&request, sendgrid::SIGNATURE),
-        header(&request, sendgrid::TIMESTAMP),
-        &body,
-        config.sendgrid_webhook_public_key.as_deref(),
-        config.webhook_tolerance_secs,
-        chrono::Utc::now(),
-    );
-    receive(&state, "sendgrid", verified, || sendgrid::parse(&body)).await
+    let verify = |body: &[u8]| {
+        sendgrid::verify(
+            header(&request, sendgrid::SIGNATURE),
+            header(&request, sendgrid::TIMESTAMP),
+            body,
+            config.sendgrid_webhook_public_key.as_deref(),
+            config.webhook_tolerance_secs,
+            chrono::Utc::now(),
+        )
+    };
+    precheck("sendgrid", verify(&[]))?;
+    let body = read(&state, &request, payload).await?;
+    verify(&body).map_err(|error| refused("sendgrid", error))?;
+    receive(&state, "sendgrid", || sendgrid::parse(&body)).await
 }
 
-/// Refuses an unverified request, reads a verified one and applies its
-/// events.
+/// Refuses a request on what its headers show, before its body is read:
+/// `checked` is the verification of an empty body, so any failure but a
+/// signature that does not match it (which the real body may still match)
+/// is final.
+fn precheck(provider: &str, checked: Result<(), VerifyError>) -> Result<(), ApiError> {
+    match checked {
+        Ok(()) | Err(VerifyError::BadSignature) => Ok(()),
+        Err(error) => Err(refused(provider, error)),
+    }
+}
+
+/// Reads a webhook body of at most `WEBHOOK_MAX_BYTES`, within the budget
+/// all webhook bodies being read share (503 past it).
+async fn read(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
+    let max = state.webhook_max_bytes;
+    let declared = limits::declared_length(request);
+    let budget = Some(&*state.webhook_budget);
+    limits::read_body_within(payload, declared, max, budget, || {
+        limits::body_too_large(max, "WEBHOOK_MAX_BYTES")
+    })
+    .await
+}
+
+/// Parses a verified body and applies its events.
 async fn receive(
     state: &AppState,
     provider: &'static str,
-    verified: Result<(), VerifyError>,
     parse: impl FnOnce() -> Result<Vec<DeliveryEvent>, ParseError>,
 ) -> Result<HttpResponse, ApiError> {
-    verified.map_err(|error| refused(provider, error))?;
     let events = parse().map_err(|error| {
         ApiError::bad_request(
             "invalid-webhook-body",

@@ -123,14 +123,38 @@ pub fn preview<'a>(
     conn: &mut DbConnection,
     account_id: &str,
     text: &'a str,
-) -> Result<(Tally, Vec<Classified<'a>>), DbError> {
+    max_listed: usize,
+) -> Result<Preview<'a>, DbError> {
     let known = load_known(conn, account_id)?;
     let mut classifier = classify(text, &known);
-    let skipped = classifier
-        .by_ref()
-        .filter(|entry| entry.status != EntryStatus::Queued)
-        .collect();
-    Ok((classifier.tally(), skipped))
+    let mut skipped = Vec::new();
+    let mut more = false;
+    for entry in classifier.by_ref() {
+        if entry.status == EntryStatus::Queued {
+            continue;
+        }
+        match skipped.len() < max_listed {
+            true => skipped.push(entry),
+            false => more = true,
+        }
+    }
+    Ok(Preview {
+        tally: classifier.tally(),
+        skipped,
+        more,
+    })
+}
+
+/// What an import would do: its counts, and the first entries that would
+/// not be invited.
+#[derive(Debug)]
+pub struct Preview<'a> {
+    /// The counts over the whole file.
+    pub tally: Tally,
+    /// The first entries (in file order) that would not be invited.
+    pub skipped: Vec<Classified<'a>>,
+    /// Whether more such entries were left out of `skipped`.
+    pub more: bool,
 }
 
 /// One import of the account, if it exists.

@@ -20,7 +20,7 @@ use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -90,6 +90,7 @@ impl DbUrl {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DbUrl,
+    statement_timeout: Option<Duration>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -98,22 +99,31 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         let conn = match &self.url {
-            DbUrl::Postgres(url) => DbConnection::Pg(
-                PgConnection::establish(url).map_err(Self::Error::ConnectionError)?,
-            ),
+            DbUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(Self::Error::ConnectionError)?;
+                let ms = self.statement_timeout.map_or(0, |t| t.as_millis());
+                conn.batch_execute(&format!("SET statement_timeout = {ms}"))
+                    .map_err(Self::Error::QueryError)?;
+                DbConnection::Pg(conn)
+            }
             DbUrl::Sqlite(path) => {
                 sqlite_multithread();
                 let mut conn =
                     SqliteConnection::establish(path).map_err(Self::Error::ConnectionError)?;
-                // WAL lets readers go on while an import writes; a long busy
-                // timeout queues writers instead of failing them. Checkpoints
-                // run in the background (see `checkpoint`), not inside the
-                // commit of whichever request crosses the threshold.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 60000; PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
+                // WAL lets readers go on while an import writes; the busy
+                // timeout (the statement timeout) queues writers instead of
+                // failing them at once. Checkpoints run in the background
+                // (see `checkpoint`), not inside the commit of whichever
+                // request crosses the threshold.
+                let busy_ms = self
+                    .statement_timeout
+                    .map_or(i32::MAX as u128, |t| t.as_millis());
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-                )
+                ))
                 .map_err(Self::Error::QueryError)?;
                 DbConnection::Sqlite(conn)
             }
@@ -138,13 +148,17 @@ pub struct PoolSettings {
     pub max_size: Option<u32>,
     /// How long `get` waits for a free connection.
     pub timeout: Duration,
+    /// How long one statement may run (PostgreSQL `statement_timeout`;
+    /// SQLite's busy timeout); `None`: no limit.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
     fn default() -> PoolSettings {
         PoolSettings {
             max_size: None,
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            statement_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -180,7 +194,10 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(timeout)
-        .build(Manager { url: url.clone() })?;
+        .build(Manager {
+            url: url.clone(),
+            statement_timeout: settings.statement_timeout,
+        })?;
     Ok(pool)
 }
 
@@ -195,13 +212,51 @@ pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Runs the pending migrations of the connection's backend.
+/// Whether a query failed because the database is busy or out of reach (a
+/// statement or lock timeout, SQLite's lock still held after its busy
+/// timeout, a lost connection) rather than because of the query: such a
+/// request may succeed when tried again.
+pub fn is_unavailable(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            // PostgreSQL: statement_timeout and lock_timeout (SQLSTATE 57014
+            // and 55P03); SQLite: SQLITE_BUSY.
+            message.contains("canceling statement due to")
+                || message.contains("could not obtain lock")
+                || message.contains("database is locked")
+                || message.contains("database table is locked")
+        }
+        _ => false,
+    }
+}
+
+/// Runs the pending migrations of the connection's backend, without the
+/// statement timeout (building an index on a large table may take longer).
 pub fn migrate(conn: &mut DbConnection) -> Result<(), DbError> {
     let result = match conn {
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(c) => {
+            let timeout = postgres_statement_timeout(c)?;
+            c.batch_execute("SET statement_timeout = 0")?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            c.batch_execute(&format!("SET statement_timeout = '{timeout}'"))?;
+            result
+        }
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
     };
     result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+fn postgres_statement_timeout(conn: &mut PgConnection) -> Result<String, DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement_timeout: String,
+    }
+    let setting: Setting = diesel::sql_query("SHOW statement_timeout").get_result(conn)?;
+    Ok(setting.statement_timeout)
 }
 
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so

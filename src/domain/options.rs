@@ -21,6 +21,8 @@ pub const MAX_MESSAGE_CHARS: usize = 2_000;
 pub enum OptionError {
     #[error("message is longer than {MAX_MESSAGE_CHARS} characters")]
     MessageTooLong,
+    #[error("message holds a control character (only tabs and line breaks are allowed)")]
+    MessageControlCharacter,
     #[error("expires_in_days must be a whole number from 1 to 30, not {0:?}")]
     BadExpiry(String),
     #[error("redirect_url must be an absolute http or https URL, not {0:?}")]
@@ -44,6 +46,12 @@ impl ImportOptions {
             .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
         {
             return Err(OptionError::MessageTooLong);
+        }
+        if message.as_ref().is_some_and(|m| {
+            m.chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        }) {
+            return Err(OptionError::MessageControlCharacter);
         }
         let expires_in_days = present(expires_in_days)
             .map(|days| {
@@ -126,8 +134,20 @@ mod tests {
             Option<&'a str>,
             OptionError,
         );
-        let cases: [Case<'_>; 7] = [
+        let cases: [Case<'_>; 9] = [
             (Some(&long), None, None, OptionError::MessageTooLong),
+            (
+                Some("hi\0there"),
+                None,
+                None,
+                OptionError::MessageControlCharacter,
+            ),
+            (
+                Some("bell\u{7}"),
+                None,
+                None,
+                OptionError::MessageControlCharacter,
+            ),
             (None, Some("0"), None, OptionError::BadExpiry("0".into())),
             (None, Some("31"), None, OptionError::BadExpiry("31".into())),
             (

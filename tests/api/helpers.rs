@@ -116,6 +116,7 @@ impl TestApp {
         let settings = db::PoolSettings {
             max_size: Some(6),
             timeout: std::time::Duration::from_secs(2),
+            ..db::PoolSettings::default()
         };
         let pool = db::connect_with(&DbUrl::parse(&url), settings).expect("pool");
         let url = url.clone();
@@ -180,6 +181,15 @@ impl TestApp {
     pub async fn upload_as(&self, key: &str, body: impl Into<Vec<u8>>) -> Response {
         let part = reqwest::multipart::Part::bytes(body.into()).file_name("team.txt");
         let form = reqwest::multipart::Form::new().part("file", part);
+        self.upload_form_as(key, form).await
+    }
+
+    /// Posts a multipart form to `/imports` with the account's key.
+    pub async fn upload_form(&self, form: reqwest::multipart::Form) -> Response {
+        self.upload_form_as(&self.api_key, form).await
+    }
+
+    async fn upload_form_as(&self, key: &str, form: reqwest::multipart::Form) -> Response {
         self.client
             .post(self.url("/imports"))
             .bearer_auth(key)

@@ -3,12 +3,16 @@
 //! PostgreSQL database. Every test runs once per backend.
 
 mod helpers;
+mod served;
 
+mod db_limits;
 mod dispatch;
 mod errors;
 mod fakes;
 mod health_and_contract;
+mod hostile;
 mod imports;
+mod inputs;
 mod isolation;
 mod lifecycle;
 mod reports;

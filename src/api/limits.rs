@@ -1,0 +1,363 @@
+//! The edge's own limits, applied to every request before a handler runs:
+//! a deadline on the request body, a refusal of control characters in the
+//! path and query, and a closed connection after any body a handler did
+//! not read (so a client cannot hold a worker by trickling a body nobody
+//! wants).
+
+use super::ApiError;
+use actix_web::body::{BodySize, EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use actix_web::{web, ResponseError};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Each this many bytes received earns the body another second, so a
+/// large upload over a slow but honest link is not cut, while a trickle is.
+const GRACE_BYTES_PER_SECOND: u64 = 64 * 1024;
+
+/// The edge limits the middleware applies.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// Time for the whole body (extended by [`GRACE_BYTES_PER_SECOND`]).
+    pub body_timeout: Duration,
+}
+
+/// The middleware: see the module documentation.
+pub async fn guard(
+    limits: EdgeLimits,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<Held<EitherBody<impl MessageBody>>>, actix_web::Error> {
+    if let Err(error) = check_characters(&req) {
+        let (req, _) = req.into_parts();
+        let mut response = error.error_response();
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        let response = ServiceResponse::new(req, response).map_into_right_body();
+        return Ok(response.map_body(|_, body| Held::new(body, None)));
+    }
+    let body = has_body(&req).then(|| {
+        let state = Arc::new(AtomicU8::new(OPEN));
+        let inner = Rc::new(RefCell::new(req.take_payload()));
+        let payload = Deadline::new(inner.clone(), limits.body_timeout, state.clone());
+        req.set_payload(Payload::Stream {
+            payload: Box::pin(payload),
+        });
+        (state, inner)
+    });
+    let mut response = next.call(req).await?;
+    let Some((state, unread)) = body else {
+        return Ok(response.map_body(|_, body| Held::new(EitherBody::left(body), None)));
+    };
+    match state.load(Ordering::Acquire) {
+        TIMED_OUT => {
+            let seconds = limits.body_timeout.as_secs();
+            let error = ApiError::problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Request body too slow",
+                format!(
+                    "The request body did not arrive within {seconds} s (REQUEST_BODY_TIMEOUT_SECS); \
+                     send it again over a faster connection."
+                ),
+            );
+            let (req, _) = response.into_parts();
+            let mut response = error.error_response();
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            let response = ServiceResponse::new(req, response).map_into_right_body();
+            Ok(response.map_body(|_, body| Held::new(body, Some(unread))))
+        }
+        FINISHED => Ok(response.map_body(|_, body| Held::new(EitherBody::left(body), None))),
+        _ => {
+            // The handler answered without reading the whole body (a 401,
+            // a 413 on the declared length...).
+            response
+                .response_mut()
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            Ok(response.map_body(|_, body| Held::new(EitherBody::left(body), Some(unread))))
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer's body that holds what is left of the request body until
+    /// it is sent. actix drains a chunked request body its handler dropped,
+    /// at whatever pace the client sends it; while the body is still held
+    /// when the answer ends, it closes the connection instead.
+    pub struct Held<B> {
+        #[pin]
+        body: B,
+        unread: Option<Rc<RefCell<Payload>>>,
+    }
+}
+
+impl<B> Held<B> {
+    fn new(body: B, unread: Option<Rc<RefCell<Payload>>>) -> Held<B> {
+        Held { body, unread }
+    }
+}
+
+impl<B: MessageBody> MessageBody for Held<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.project().body.poll_next(cx)
+    }
+}
+
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    declared.is_some_and(|n| n > 0) || headers.contains_key(TRANSFER_ENCODING)
+}
+
+/// Refuses control characters (NUL included) anywhere in the decoded path,
+/// and any but tab, CR and LF in the decoded query: no such value is valid
+/// anywhere in this API, and some databases cannot even store them.
+fn check_characters(req: &ServiceRequest) -> Result<(), ApiError> {
+    let path = percent_encoding::percent_decode_str(req.uri().path());
+    if path.into_iter().any(is_control) {
+        return Err(bad_characters("path"));
+    }
+    let query = percent_encoding::percent_decode_str(req.query_string());
+    if query
+        .into_iter()
+        .any(|b| is_control(b) && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        return Err(bad_characters("query"));
+    }
+    Ok(())
+}
+
+/// Whether `b` is an ASCII control character (C0 or DEL).
+pub fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+fn bad_characters(place: &str) -> ApiError {
+    ApiError::bad_request(
+        "invalid-characters",
+        "Control characters in the request",
+        format!("The request {place} holds a control character (such as NUL); remove it."),
+    )
+}
+
+const OPEN: u8 = 0;
+const FINISHED: u8 = 1;
+const TIMED_OUT: u8 = 2;
+
+/// A request body that fails with a timeout once its deadline passes, and
+/// records whether it was read to the end.
+struct Deadline {
+    inner: Rc<RefCell<Payload>>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    received: u64,
+    state: Arc<AtomicU8>,
+}
+
+impl Deadline {
+    fn new(inner: Rc<RefCell<Payload>>, timeout: Duration, state: Arc<AtomicU8>) -> Deadline {
+        Deadline {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            received: 0,
+            state,
+        }
+    }
+
+    /// Moves the deadline on by the grace earned since the last chunk.
+    fn extend(&mut self, chunk: usize) {
+        let before = self.received / GRACE_BYTES_PER_SECOND;
+        self.received += chunk as u64;
+        let earned = self.received / GRACE_BYTES_PER_SECOND - before;
+        if earned > 0 {
+            let deadline = self.sleep.deadline() + Duration::from_secs(earned);
+            self.sleep.as_mut().reset(deadline);
+        }
+    }
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.state.load(Ordering::Relaxed) {
+            TIMED_OUT => return Poll::Ready(None),
+            FINISHED => return Poll::Ready(None),
+            _ => {}
+        }
+        let polled = this.inner.borrow_mut().poll_next_unpin(cx);
+        match polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.extend(chunk.len());
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) => {
+                this.state.store(FINISHED, Ordering::Release);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.state.store(TIMED_OUT, Ordering::Release);
+                    Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body did not arrive in time",
+                    )))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Reads a whole body of at most `max` bytes, after the caller has checked
+/// whatever it can check without it (the API key, a webhook's settings).
+/// Past `max` it fails with `too_large`, without reading further.
+pub async fn read_body(
+    payload: web::Payload,
+    declared: Option<u64>,
+    max: usize,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Bytes, ApiError> {
+    read_body_within(payload, declared, max, None, too_large).await
+}
+
+/// Like [`read_body`], also taking each byte from `budget`, a count of
+/// bytes shared by every request of a kind (the unauthenticated webhooks):
+/// when it runs out the request is answered 503 instead of buffering more.
+pub async fn read_body_within(
+    mut payload: web::Payload,
+    declared: Option<u64>,
+    max: usize,
+    budget: Option<&Semaphore>,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Bytes, ApiError> {
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    let mut held: Option<SemaphorePermit<'_>> = None;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(interrupted)?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        if let Some(budget) = budget {
+            let permit = u32::try_from(chunk.len())
+                .ok()
+                .and_then(|n| budget.try_acquire_many(n).ok())
+                .ok_or_else(busy)?;
+            match &mut held {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            }
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn busy() -> ApiError {
+    ApiError::Unavailable(anyhow::anyhow!(
+        "too many webhook bodies are being received at once"
+    ))
+}
+
+/// Refuses a body declared as anything but JSON (415).
+pub fn require_json(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
+    let mime = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match mime.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(m) if m.starts_with("application/") && m.ends_with("+json") => Ok(()),
+        other => Err(ApiError::problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!(
+                "Send the body as application/json, not {}.",
+                other.unwrap_or("a body without a Content-Type")
+            ),
+        )),
+    }
+}
+
+/// The declared `Content-Length` of a request, when it has one.
+pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
+/// The answer to a body that broke off (or was cut by the deadline, which
+/// the middleware then answers 408 instead).
+pub fn interrupted(error: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(
+        "upload-interrupted",
+        "Upload interrupted",
+        error.to_string(),
+    )
+}
+
+/// 413 for a body over `max` bytes; `setting` names the limit.
+pub fn body_too_large(max: usize, setting: &str) -> ApiError {
+    ApiError::problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "Request body too large",
+        format!("The request body is larger than the limit of {max} bytes ({setting})."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_every_c0_byte_and_del() {
+        assert!(is_control(0));
+        assert!(is_control(b'\n'));
+        assert!(is_control(0x7f));
+        assert!(!is_control(b' '));
+        assert!(!is_control(b'a'));
+        assert!(!is_control(0xc3));
+    }
+}

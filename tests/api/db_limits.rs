@@ -1,0 +1,116 @@
+//! Database time limits: a request stuck behind a lock answers 503 with
+//! `Retry-After` once the statement timeout passes, instead of waiting for
+//! the lock; `/readyz` answers 503 while no connection can be had.
+
+use crate::both_backends;
+use crate::helpers::{assert_problem, Backend, TestApp};
+use crate::served::Served;
+use bulk_invite::db::DbUrl;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use std::time::{Duration, Instant};
+
+both_backends!(
+    backend:
+    a_request_behind_a_lock_answers_503_after_the_statement_timeout,
+);
+
+/// Holds a write lock on the `users` table until dropped.
+enum Lock {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl Lock {
+    fn take(database_url: &str) -> Lock {
+        match DbUrl::parse(database_url) {
+            DbUrl::Postgres(url) => {
+                let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+                conn.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                    .expect("lock");
+                Lock::Pg(conn)
+            }
+            DbUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path).expect("connect");
+                conn.batch_execute("BEGIN EXCLUSIVE").expect("lock");
+                Lock::Sqlite(conn)
+            }
+        }
+    }
+
+    fn release(self) {
+        match self {
+            Lock::Pg(mut c) => c.batch_execute("ROLLBACK").expect("unlock"),
+            Lock::Sqlite(mut c) => c.batch_execute("ROLLBACK").expect("unlock"),
+        }
+    }
+}
+
+async fn a_request_behind_a_lock_answers_503_after_the_statement_timeout(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = Served::start(
+        &app,
+        &[
+            ("DATABASE_STATEMENT_TIMEOUT_SECS", "2"),
+            ("DATABASE_POOL_SIZE", "1"),
+            ("DATABASE_POOL_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .await;
+    let add_user = || {
+        app.client
+            .post(served.url("/users"))
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({ "emails": ["ann@example.com"] }))
+            .send()
+    };
+    let database_url = app.database_url.clone();
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url))
+        .await
+        .expect("lock");
+
+    let started = Instant::now();
+    let stuck = tokio::spawn(add_user());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The only connection is held by the stuck request: not ready.
+    let ready = app
+        .client
+        .get(served.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert!(started.elapsed() < Duration::from_millis(1900));
+    assert_eq!(
+        ready.headers().get("retry-after").map(|v| v.to_str().ok()),
+        Some(Some("5"))
+    );
+    assert_problem(ready, 503, "not-ready").await;
+
+    let response = stuck.await.expect("task").expect("response");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().ok()),
+        Some(Some("5"))
+    );
+    assert_problem(response, 503, "unavailable").await;
+    println!("a request behind a lock answered 503 after {took:?}");
+
+    tokio::task::spawn_blocking(move || lock.release())
+        .await
+        .expect("unlock");
+    let ready = app
+        .client
+        .get(served.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    assert_eq!(add_user().await.expect("response").status(), 200);
+}

@@ -1,0 +1,260 @@
+//! Slow and huge clients against the real binary: every stalled body is
+//! cut, unauthenticated bodies are not buffered, the health endpoint keeps
+//! answering within a second, and the server's peak memory stays small.
+
+use crate::both_backends;
+use crate::helpers::{assert_problem, Backend, TestApp, SMALL_LIMIT};
+use crate::served::{read_answer, RawAnswer, Served};
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use std::net::TcpStream;
+use std::time::Duration;
+
+both_backends!(
+    backend:
+    stalled_webhook_posts_are_cut_cost_little_and_health_keeps_answering,
+    stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing,
+    multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names,
+);
+
+/// A Svix secret for the Resend webhook of the served process.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const MIB: u64 = 1024 * 1024;
+
+fn resend_head(extra: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    format!(
+        "POST /webhooks/resend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         svix-id: msg_1\r\nsvix-timestamp: {now}\r\nsvix-signature: v1,c2lnbmF0dXJl\r\n{extra}\r\n"
+    )
+}
+
+/// One chunk of a chunked body, `n` bytes long.
+fn chunk(n: usize) -> Vec<u8> {
+    let mut bytes = format!("{n:x}\r\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(b'[', n));
+    bytes.extend_from_slice(b"\r\n");
+    bytes
+}
+
+/// Opens `n` connections, each writing `head` then stalling.
+async fn open_stalled(served: &Served, head: Vec<u8>, n: usize) -> Vec<TcpStream> {
+    let port = served.port;
+    tokio::task::spawn_blocking(move || {
+        (0..n)
+            .map(|_| {
+                use std::io::Write;
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                stream.write_all(&head).expect("write");
+                stream
+            })
+            .collect()
+    })
+    .await
+    .expect("connections")
+}
+
+async fn answers(streams: Vec<TcpStream>, limit: Duration) -> Vec<RawAnswer> {
+    tokio::task::spawn_blocking(move || {
+        let handles: Vec<_> = streams
+            .into_iter()
+            .map(|s| std::thread::spawn(move || read_answer(s, limit)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader"))
+            .collect()
+    })
+    .await
+    .expect("answers")
+}
+
+async fn assert_health_answers(served: &Served) {
+    let took = served.health_within(Duration::from_secs(1)).await;
+    assert!(
+        took.is_some(),
+        "/healthz did not answer within 1 s under attack"
+    );
+}
+
+async fn stalled_webhook_posts_are_cut_cost_little_and_health_keeps_answering(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = Served::start(
+        &app,
+        &[
+            ("REQUEST_BODY_TIMEOUT_SECS", "2"),
+            ("RESEND_WEBHOOK_SECRET", SECRET),
+        ],
+    )
+    .await;
+    let before = served.peak_memory();
+
+    // 200 verified-looking posts that send 64 KiB of a chunked body, then stall.
+    let mut head = resend_head("Transfer-Encoding: chunked\r\n").into_bytes();
+    head.extend(chunk(64 * 1024));
+    let trickling = open_stalled(&served, head, 200).await;
+    // 200 posts that declare 4 MiB (past WEBHOOK_MAX_BYTES) and send a byte.
+    let head = resend_head(&format!("Content-Length: {}\r\n", 4 * MIB)) + "[";
+    let declared = open_stalled(&served, head.into_bytes(), 200).await;
+    assert_health_answers(&served).await;
+
+    let declared = answers(declared, Duration::from_secs(2)).await;
+    for answer in &declared {
+        assert_eq!(answer.status, Some(413), "{answer:?}");
+        assert!(
+            answer.head.contains("application/problem+json"),
+            "{answer:?}"
+        );
+        assert!(
+            answer.closed,
+            "a refused body's connection stays open: {answer:?}"
+        );
+    }
+    assert_health_answers(&served).await;
+
+    let trickled = answers(trickling, Duration::from_secs(6)).await;
+    for answer in &trickled {
+        assert_eq!(answer.status, Some(408), "{answer:?}");
+        assert!(
+            answer.closed && answer.after < Duration::from_secs(5),
+            "{answer:?}"
+        );
+    }
+    assert_health_answers(&served).await;
+    let added = served.peak_memory().saturating_sub(before);
+    println!(
+        "400 hostile webhook posts added {} KiB to the peak",
+        added / 1024
+    );
+    assert!(added < 50 * MIB, "peak memory grew by {added} bytes");
+}
+
+async fn stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = Served::start(&app, &[("REQUEST_BODY_TIMEOUT_SECS", "2")]).await;
+    let before = served.peak_memory();
+    let key = format!("Authorization: Bearer {}\r\n", app.api_key);
+
+    // 100 authenticated uploads declaring 32 MiB each, sending 1 KiB.
+    let head = format!(
+        "POST /imports HTTP/1.1\r\nHost: x\r\n{key}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        32 * MIB
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend(std::iter::repeat_n(b'a', 1024));
+    let declared = open_stalled(&served, bytes, 100).await;
+    // A chunked upload without a key, trickling: answered 401 and closed at
+    // once, not drained at the client's pace.
+    let unauthenticated = "POST /imports HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+                           Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n";
+    let unauthenticated = open_stalled(&served, unauthenticated.as_bytes().to_vec(), 20).await;
+    assert_health_answers(&served).await;
+
+    for answer in answers(unauthenticated, Duration::from_secs(4)).await {
+        assert_eq!(answer.status, Some(401), "{answer:?}");
+        assert!(
+            answer.closed && answer.after < Duration::from_millis(1900),
+            "{answer:?}"
+        );
+    }
+    let started = std::time::Instant::now();
+    for answer in answers(declared, Duration::from_secs(6)).await {
+        assert_eq!(answer.status, Some(408), "{answer:?}");
+        assert!(
+            answer.head.contains("application/problem+json"),
+            "{answer:?}"
+        );
+        assert!(answer.closed, "{answer:?}");
+    }
+    println!(
+        "stalled uploads cut {:?} after the readers started",
+        started.elapsed()
+    );
+    let added = served.peak_memory().saturating_sub(before);
+    println!(
+        "100 stalled 32 MiB uploads added {} KiB to the peak",
+        added / 1024
+    );
+    assert!(added < 50 * MIB, "peak memory grew by {added} bytes");
+    // The server still takes uploads afterwards.
+    let response = app
+        .client
+        .post(served.url("/imports"))
+        .bearer_auth(&app.api_key)
+        .header("Content-Type", "text/plain")
+        .body("after@example.com\n")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 201);
+}
+
+async fn multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| c.max_upload_bytes = SMALL_LIMIT).await;
+    let file = || Part::bytes(b"ann@example.com\n".to_vec()).file_name("team.txt");
+
+    let mut form = Form::new().part("file", file());
+    for i in 0..9 {
+        form = form.text(format!("extra{i}"), "x");
+    }
+    assert_problem(app.upload_form(form).await, 400, "too-many-fields").await;
+
+    let form = Form::new()
+        .part("file", file())
+        .text("message", "m".repeat(9_000));
+    let detail = assert_problem(app.upload_form(form).await, 413, "field-too-large").await;
+    assert!(detail.contains("`message`"), "{detail}");
+
+    let long = format!("{}.txt", "n".repeat(300));
+    let form = Form::new().part(
+        "file",
+        Part::bytes(b"ann@example.com\n".to_vec()).file_name(long),
+    );
+    assert_problem(app.upload_form(form).await, 400, "invalid-filename").await;
+
+    // A file name larger than the whole limit, sent chunked (no declared
+    // length): the part header alone passes MAX_UPLOAD_BYTES, and the body
+    // is cut there.
+    let huge = "n".repeat(SMALL_LIMIT as usize * 3);
+    let body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{huge}.txt\"\r\n\r\n\
+         ann@example.com\n\r\n--XyZ--\r\n"
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .into_bytes()
+        .chunks(8192)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/imports"))
+        .bearer_auth(&app.api_key)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("post");
+    assert_problem(response, 413, "body-too-large").await;
+    assert_eq!(app.count_rows("imports"), 0);
+
+    // `filename*` (RFC 6266) carries a UTF-8 name.
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"equipe.txt\"; \
+                filename*=UTF-8''%C3%A9quipe.txt\r\nContent-Type: text/plain\r\n\r\n\
+                ann@example.com\n\r\n--XyZ--\r\n";
+    let response = app
+        .client
+        .post(app.url("/imports"))
+        .bearer_auth(&app.api_key)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 201);
+    let import: Value = response.json().await.expect("JSON");
+    assert_eq!(import["filename"], "équipe.txt");
+}
