@@ -82,7 +82,9 @@ pub struct ServeConfig {
 
     /// Open connections at most, over all HTTP workers; further clients
     /// wait in the listen backlog. Kept below the process's open-file limit.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
+    /// At most half of them may be sending a request body at once (503
+    /// past it), so slow bodies never take the room health checks need.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
     /// The largest delivery-event webhook body, in bytes (413 past it).
@@ -123,7 +125,7 @@ impl ServeConfig {
             max_upload_bytes: 32 * 1024 * 1024,
             request_body_timeout_secs: 30,
             request_header_timeout_secs: 5,
-            max_connections: 4096,
+            max_connections: 10_000,
             webhook_max_bytes: 1024 * 1024,
             bootstrap_api_key: None,
             http_workers: None,

@@ -84,15 +84,17 @@ impl Application {
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
         });
-        let edge = api::limits::EdgeLimits {
-            body_timeout: Duration::from_secs(config.request_body_timeout_secs),
-        };
         let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
         let max_connections = connection_cap(config.max_connections);
+        let edge = api::limits::EdgeLimits {
+            body_timeout: Duration::from_secs(config.request_body_timeout_secs),
+            bodies: Arc::new(tokio::sync::Semaphore::new((max_connections / 2).max(1))),
+        };
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(middleware::from_fn(move |req, next| {
-                    api::limits::guard(edge, req, next)
+                .wrap(middleware::from_fn({
+                    let edge = edge.clone();
+                    move |req, next| api::limits::guard(edge.clone(), req, next)
                 }))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(state.clone())

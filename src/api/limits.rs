@@ -23,17 +23,22 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// Each this many bytes received earns the body another second, so a
 /// large upload over a slow but honest link is not cut, while a trickle is.
 const GRACE_BYTES_PER_SECOND: u64 = 64 * 1024;
 
 /// The edge limits the middleware applies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EdgeLimits {
     /// Time for the whole body (extended by [`GRACE_BYTES_PER_SECOND`]).
     pub body_timeout: Duration,
+    /// Request bodies being received at once, over all workers. Past it a
+    /// request with a body is answered 503 at once, so slow bodies can
+    /// hold at most this many connections and the rest stay free for
+    /// everything else (health checks included).
+    pub bodies: Arc<Semaphore>,
 }
 
 /// The middleware: see the module documentation.
@@ -42,19 +47,32 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<Held<EitherBody<impl MessageBody>>>, actix_web::Error> {
-    if let Err(error) = check_characters(&req) {
-        let (req, _) = req.into_parts();
+    let with_body = has_body(&req);
+    let permit = match with_body {
+        true => limits.bodies.clone().try_acquire_owned().ok(),
+        false => None,
+    };
+    let refusal = match check_characters(&req) {
+        Err(error) => Some(error),
+        Ok(()) if with_body && permit.is_none() => Some(ApiError::Unavailable(anyhow::anyhow!(
+            "too many request bodies are being received at once"
+        ))),
+        Ok(()) => None,
+    };
+    if let Some(error) = refusal {
+        let (req, payload) = req.into_parts();
         let mut response = error.error_response();
         response
             .head_mut()
             .set_connection_type(ConnectionType::Close);
+        let unread = with_body.then(|| Rc::new(RefCell::new(payload)));
         let response = ServiceResponse::new(req, response).map_into_right_body();
-        return Ok(response.map_body(|_, body| Held::new(body, None)));
+        return Ok(response.map_body(|_, body| Held::new(body, unread)));
     }
-    let body = has_body(&req).then(|| {
+    let body = with_body.then(|| {
         let state = Arc::new(AtomicU8::new(OPEN));
         let inner = Rc::new(RefCell::new(req.take_payload()));
-        let payload = Deadline::new(inner.clone(), limits.body_timeout, state.clone());
+        let payload = Deadline::new(inner.clone(), limits.body_timeout, state.clone(), permit);
         req.set_payload(Payload::Stream {
             payload: Box::pin(payload),
         });
@@ -177,15 +195,24 @@ const TIMED_OUT: u8 = 2;
 /// records whether it was read to the end.
 struct Deadline {
     inner: Rc<RefCell<Payload>>,
+    /// This body's place among those received at once; given back when
+    /// the body ends, fails or is dropped.
+    permit: Option<OwnedSemaphorePermit>,
     sleep: Pin<Box<tokio::time::Sleep>>,
     received: u64,
     state: Arc<AtomicU8>,
 }
 
 impl Deadline {
-    fn new(inner: Rc<RefCell<Payload>>, timeout: Duration, state: Arc<AtomicU8>) -> Deadline {
+    fn new(
+        inner: Rc<RefCell<Payload>>,
+        timeout: Duration,
+        state: Arc<AtomicU8>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Deadline {
         Deadline {
             inner,
+            permit,
             sleep: Box::pin(tokio::time::sleep(timeout)),
             received: 0,
             state,
@@ -221,12 +248,14 @@ impl Stream for Deadline {
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(None) => {
+                this.permit = None;
                 this.state.store(FINISHED, Ordering::Release);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
+                    this.permit = None;
                     this.state.store(TIMED_OUT, Ordering::Release);
                     Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,

@@ -129,6 +129,69 @@ async fn stalled_webhook_posts_are_cut_cost_little_and_health_keeps_answering(ba
     assert!(added < 50 * MIB, "peak memory grew by {added} bytes");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_slow_bodies_cannot_take_the_room_health_checks_need() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let served = Served::start(
+        &app,
+        &[
+            ("REQUEST_BODY_TIMEOUT_SECS", "30"),
+            ("MAX_CONNECTIONS", "3000"),
+            ("RESEND_WEBHOOK_SECRET", SECRET),
+        ],
+    )
+    .await;
+    // 2,500 connections trickling webhook bodies, about a thousand new
+    // ones a second: at most half the
+    // connection cap (1,500) may be receiving a body; the others are
+    // answered 503 at once and closed.
+    let mut head = resend_head("Transfer-Encoding: chunked\r\n").into_bytes();
+    head.extend(chunk(1));
+    let flood = tokio::spawn({
+        let served_port = served.port;
+        async move {
+            let port = served_port;
+            tokio::task::spawn_blocking(move || {
+                (0..2_500)
+                    .map(|i| {
+                        use std::io::Write;
+                        if i % 100 == 99 {
+                            // About a thousand new connections a second.
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                        s.write_all(&head).expect("write");
+                        s
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .expect("flood")
+        }
+    });
+    let mut worst = Duration::ZERO;
+    while !flood.is_finished() {
+        let took = served.health_within(Duration::from_secs(1)).await;
+        worst = worst.max(took.expect("/healthz did not answer within 1 s during the flood"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let streams = flood.await.expect("flood");
+    assert_health_answers(&served).await;
+    println!("/healthz answered within {worst:?} during a flood of 2,500 slow bodies");
+    let answered = answers(streams, Duration::from_millis(1500)).await;
+    let refused = answered.iter().filter(|a| a.status == Some(503)).count();
+    let held = answered
+        .iter()
+        .filter(|a| a.status.is_none() && !a.closed)
+        .count();
+    assert_eq!(refused + held, 2_500, "every slow body is held or refused");
+    assert!(
+        held <= 1_500,
+        "{held} bodies held past half the connection cap"
+    );
+    assert!(refused >= 1_000, "only {refused} refused");
+}
+
 async fn stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let served = Served::start(&app, &[("REQUEST_BODY_TIMEOUT_SECS", "2")]).await;
