@@ -238,12 +238,15 @@ pub struct UploadForm {
     /// The file of addresses.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// A message shown in the invitation email.
+    /// A message shown in the invitation email (no control characters but
+    /// tabs and line breaks).
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$")]
     message: Option<String>,
     /// Days the invitations stay valid once sent, 1 to 30.
     #[schema(minimum = 1, maximum = 30)]
     expires_in_days: Option<i32>,
     /// Where to send people after they accept (an allowed origin).
+    #[schema(pattern = r"^[^\x00-\x1F\x7F]*$")]
     redirect_url: Option<String>,
 }
 

@@ -6,7 +6,9 @@ use super::webhooks::{self, WebhookAuth};
 use super::{accept, error, health, imports, invitations, reports, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -67,7 +69,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::dispatch::DispatchState,
         webhooks::WebhookReceipt,
     )),
-    modifiers(&BearerAuth, &WebhookAuth),
+    modifiers(&BearerAuth, &WebhookAuth, &EdgeRules),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
@@ -93,6 +95,67 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// What the edge refuses before any handler runs (see `api::limits`),
+/// written into every operation: path and query strings hold no control
+/// characters (query values may hold tabs and line breaks), and an
+/// operation with parameters documents the 400 that refuses them.
+struct EdgeRules;
+
+impl Modify for EdgeRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refused = ResponseBuilder::new()
+            .description("A parameter holds a control character, or cannot be used as it is")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let Some(parameters) = operation.parameters.as_mut() else {
+                    continue;
+                };
+                for parameter in parameters.iter_mut() {
+                    let pattern = match parameter.parameter_in {
+                        ParameterIn::Path => r"^[^\x00-\x1F\x7F]+$",
+                        ParameterIn::Query => r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$",
+                        _ => continue,
+                    };
+                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                        if is_string(&object.schema_type) && object.pattern.is_none() {
+                            object.pattern = Some(pattern.to_owned());
+                        }
+                    }
+                }
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| RefOr::T(refused.clone()));
+            }
+        }
+    }
+}
+
+fn is_string(schema_type: &SchemaType) -> bool {
+    match schema_type {
+        SchemaType::Type(t) => *t == Type::String,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::AnyValue => false,
     }
 }
 

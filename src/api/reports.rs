@@ -101,13 +101,13 @@ pub async fn get_report(
     }))
 }
 
-/// Reads repeated or comma-separated `status` values.
+/// Reads repeated or comma-separated `status` values; an empty one is not
+/// a status, and is refused like any other unknown value.
 pub fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
     values
         .iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|v| !v.is_empty())
         .map(|v| {
             v.parse::<EntryStatus>()
                 .map(EntryStatus::as_str)

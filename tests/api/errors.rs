@@ -112,6 +112,8 @@ async fn bad_cursors_statuses_and_limits_are_bad_requests(app: TestApp) {
             format!("{report}?status=queued&status=lost"),
             "invalid-status",
         ),
+        (format!("{report}?status="), "invalid-status"),
+        ("/invitations?status=".to_owned(), "invalid-status"),
         (format!("{report}?limit=0"), "invalid-limit"),
         (format!("{report}?limit=100000"), "invalid-limit"),
         (format!("{report}?limit=ten"), "invalid-query"),
