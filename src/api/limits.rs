@@ -54,20 +54,13 @@ pub async fn guard(
     };
     let refusal = match check_characters(&req) {
         Err(error) => Some(error),
-        Ok(()) if with_body && permit.is_none() => Some(ApiError::Unavailable(anyhow::anyhow!(
-            "too many request bodies are being received at once"
-        ))),
+        Ok(()) if with_body && permit.is_none() => Some(busy("request bodies")),
         Ok(()) => None,
     };
     if let Some(error) = refusal {
         let (req, payload) = req.into_parts();
-        let mut response = error.error_response();
-        response
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
         let unread = with_body.then(|| Rc::new(RefCell::new(payload)));
-        let response = ServiceResponse::new(req, response).map_into_right_body();
-        return Ok(response.map_body(|_, body| Held::new(body, unread)));
+        return Ok(refuse(req, &error, unread));
     }
     let body = with_body.then(|| {
         let state = Arc::new(AtomicU8::new(OPEN));
@@ -95,12 +88,7 @@ pub async fn guard(
                 ),
             );
             let (req, _) = response.into_parts();
-            let mut response = error.error_response();
-            response
-                .head_mut()
-                .set_connection_type(ConnectionType::Close);
-            let response = ServiceResponse::new(req, response).map_into_right_body();
-            Ok(response.map_body(|_, body| Held::new(body, Some(unread))))
+            Ok(refuse(req, &error, Some(unread)))
         }
         FINISHED => Ok(response.map_body(|_, body| Held::new(EitherBody::left(body), None))),
         _ => {
@@ -113,6 +101,33 @@ pub async fn guard(
             Ok(response.map_body(|_, body| Held::new(EitherBody::left(body), Some(unread))))
         }
     }
+}
+
+/// Answers `error` instead of calling the handler (or instead of its
+/// answer), closing the connection after it.
+fn refuse<B>(
+    req: actix_web::HttpRequest,
+    error: &ApiError,
+    unread: Option<Rc<RefCell<Payload>>>,
+) -> ServiceResponse<Held<EitherBody<B>>> {
+    let mut response = error.error_response();
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    ServiceResponse::new(req, response)
+        .map_into_right_body()
+        .map_body(|_, body| Held::new(body, unread))
+}
+
+/// 503 for a request turned away because too many of its kind are being
+/// received at once (not logged as a failure: it is the limit working).
+fn busy(what: &str) -> ApiError {
+    ApiError::problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Service unavailable",
+        format!("Too many {what} are being received at once; try again after Retry-After seconds."),
+    )
 }
 
 pin_project_lite::pin_project! {
@@ -304,7 +319,7 @@ pub async fn read_body_within(
             let permit = u32::try_from(chunk.len())
                 .ok()
                 .and_then(|n| budget.try_acquire_many(n).ok())
-                .ok_or_else(busy)?;
+                .ok_or_else(|| busy("webhook bodies"))?;
             match &mut held {
                 Some(held) => held.merge(permit),
                 None => held = Some(permit),
@@ -313,12 +328,6 @@ pub async fn read_body_within(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-fn busy() -> ApiError {
-    ApiError::Unavailable(anyhow::anyhow!(
-        "too many webhook bodies are being received at once"
-    ))
 }
 
 /// Refuses a body declared as anything but JSON (415).
