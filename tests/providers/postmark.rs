@@ -6,9 +6,11 @@ use wiremock::{MockServer, ResponseTemplate};
 use bulk_invite::dispatch::provider::Outcome;
 use bulk_invite::dispatch::providers::ProviderKind;
 
+use bulk_invite::dispatch::provider::PauseCause;
+
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, secs, send_against, Expect, Fixture, FROM,
+    requests, secs, send_against, Expect, Fixture, BATCH_ID, CONFIG, FROM,
 };
 
 const TOKEN: &str = "pm-server-token";
@@ -58,7 +60,7 @@ async fn a_batch_is_one_post_to_email_batch_with_the_token_and_each_invitation_i
             json!({
                 "From": FROM, "To": m.to, "Subject": m.subject, "TextBody": m.text,
                 "HtmlBody": m.html, "MessageStream": "outbound", "Tag": "invitation",
-                "Metadata": {"invitation_id": m.invitation_id},
+                "Metadata": {"invitation_id": m.invitation_id, "batch": BATCH_ID},
             })
         })
         .collect();
@@ -125,12 +127,7 @@ async fn a_batch_refused_entirely_for_an_account_reason_pauses_sending() {
 
     let result = send(2, ResponseTemplate::new(200).set_body_json(answer)).await;
 
-    assert_batch_error(
-        "412 on every message",
-        result,
-        Expect::Paused,
-        "pending approval",
-    );
+    assert_batch_error("412 on every message", result, CONFIG, "pending approval");
 }
 
 #[tokio::test]
@@ -159,40 +156,57 @@ async fn request_level_errors_retry_pause_or_reject_the_batch() {
             "401 bad token",
             ResponseTemplate::new(401)
                 .set_body_json(refused(10, "Bad or missing server or user API token.")),
-            Expect::Paused,
+            CONFIG,
             "401",
         ),
         (
             "422 code 10",
             ResponseTemplate::new(422)
                 .set_body_json(refused(10, "Bad or missing server or user API token.")),
-            Expect::Paused,
+            CONFIG,
             "error 10",
         ),
         (
             "422 code 412",
             ResponseTemplate::new(422).set_body_json(refused(412, "Account pending approval.")),
-            Expect::Paused,
+            CONFIG,
             "error 412",
         ),
         (
             "422 code 413",
             ResponseTemplate::new(422).set_body_json(refused(413, "Account may not send.")),
-            Expect::Paused,
+            CONFIG,
             "error 413",
         ),
         (
             "422 code 401",
             ResponseTemplate::new(422)
                 .set_body_json(refused(401, "Sender signature not confirmed.")),
-            Expect::Paused,
+            CONFIG,
             "not confirmed",
         ),
         (
-            "422 invalid request",
+            // "300 Invalid email request ... Invalid 'From' address" (Postmark, API error codes)
+            "422 invalid From",
             ResponseTemplate::new(422).set_body_json(refused(300, "Invalid 'From' address.")),
-            Expect::Rejected,
+            CONFIG,
             "Invalid 'From' address.",
+        ),
+        (
+            "422 invalid To",
+            ResponseTemplate::new(422).set_body_json(refused(300, "Invalid 'To' address: 'x'.")),
+            Expect::Rejected,
+            "Invalid 'To' address",
+        ),
+        (
+            // "1235 ... the message stream ... was not found" (Postmark, API error codes)
+            "422 unknown stream",
+            ResponseTemplate::new(422).set_body_json(refused(
+                1235,
+                "The 'MessageStream' provided does not exist on this server.",
+            )),
+            CONFIG,
+            "error 1235",
         ),
         (
             "422 too many messages",
@@ -211,7 +225,7 @@ async fn request_level_errors_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(429)
                 .insert_header("Retry-After", "30")
                 .set_body_json(refused(429, "Rate limit exceeded.")),
-            Expect::Retry(secs(30)),
+            Expect::Paused(PauseCause::RateLimit, secs(30)),
             "429",
         ),
         (
@@ -246,6 +260,6 @@ async fn a_batch_over_500_is_paused_without_a_request() {
         .send(fixture.batch())
         .await;
 
-    assert_batch_error("501 messages", result, Expect::Paused, "limit of 500");
+    assert_batch_error("501 messages", result, CONFIG, "limit of 500");
     assert!(requests(&server).await.is_empty());
 }

@@ -8,9 +8,11 @@ use wiremock::{MockServer, ResponseTemplate};
 use bulk_invite::dispatch::provider::{BatchError, Outcome};
 use bulk_invite::dispatch::providers::ProviderKind;
 
+use bulk_invite::dispatch::provider::PauseCause;
+
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, secs, send_against, Expect, Fixture, FROM,
+    requests, secs, send_against, Expect, Fixture, CONFIG, FROM,
 };
 
 const KEY: &str = "SG.test-key";
@@ -82,9 +84,10 @@ async fn a_rate_limited_batch_waits_until_the_reset_time() {
     let result = send(2, response).await;
 
     match result {
-        Err(BatchError::Retry {
+        Err(BatchError::Paused {
             after: Some(after),
             reason,
+            cause: PauseCause::RateLimit,
         }) => {
             assert!(
                 after > Duration::from_secs(55) && after <= Duration::from_secs(60),
@@ -109,7 +112,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
         (
             "429 with Retry-After",
             ResponseTemplate::new(429).insert_header("Retry-After", "30"),
-            Expect::Retry(secs(30)),
+            Expect::Paused(PauseCause::RateLimit, secs(30)),
             "429",
         ),
         (
@@ -123,7 +126,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(401).set_body_json(errors(&[
                 "The provided authorization grant is invalid, expired, or revoked",
             ])),
-            Expect::Paused,
+            CONFIG,
             "authorization grant",
         ),
         (
@@ -131,7 +134,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(403).set_body_json(errors(&[
                 "The from address does not match a verified Sender Identity.",
             ])),
-            Expect::Paused,
+            CONFIG,
             "Sender Identity",
         ),
         (
@@ -146,7 +149,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
         (
             "413",
             ResponseTemplate::new(413).set_body_json(errors(&["Payload too large."])),
-            Expect::Rejected,
+            Expect::TooLarge,
             "Payload too large.",
         ),
     ];

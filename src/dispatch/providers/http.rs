@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::dispatch::provider::BatchError;
+use crate::dispatch::provider::{BatchError, PauseCause};
 
 /// How much of an unparsed answer body goes into a reason.
 const EXCERPT_CHARS: usize = 200;
@@ -88,10 +88,14 @@ pub(crate) async fn send(provider: &str, request: RequestBuilder) -> Result<Answ
         .map_err(|e| transport_error(provider, &e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| transport_error(provider, &e))?;
+    // The provider answered, so it read the request: a body lost now
+    // leaves us not knowing what it accepted.
+    let body = response.text().await.map_err(|e| BatchError::Unknown {
+        reason: format!(
+            "{provider}: the answer ({status}) was cut off: {}",
+            error_chain(&e)
+        ),
+    })?;
     Ok(Answer {
         status,
         headers,
@@ -99,26 +103,32 @@ pub(crate) async fn send(provider: &str, request: RequestBuilder) -> Result<Answ
     })
 }
 
-/// A request that got no answer: a timeout or a connection error is worth
-/// retrying; a request that could not even be built is a configuration
-/// problem, so sending pauses.
+/// A request that got no answer. One that never connected was not sent:
+/// retry it. A timeout or a connection lost afterwards may have come after
+/// the provider accepted the request: the outcome is unknown. A request
+/// that could not even be built is a configuration problem: sending pauses.
 pub(crate) fn transport_error(provider: &str, error: &reqwest::Error) -> BatchError {
     let chain = error_chain(error);
     if error.is_builder() {
         return BatchError::Paused {
             reason: format!("{provider}: could not build the request: {chain}"),
+            cause: PauseCause::Configuration,
+            after: None,
+        };
+    }
+    if error.is_connect() {
+        return BatchError::Retry {
+            reason: format!("{provider}: could not connect: {chain}"),
+            after: None,
         };
     }
     let what = if error.is_timeout() {
         "request timed out"
-    } else if error.is_connect() {
-        "could not connect"
     } else {
         "request failed"
     };
-    BatchError::Retry {
-        reason: format!("{provider}: {what}: {chain}"),
-        after: None,
+    BatchError::Unknown {
+        reason: format!("{provider}: {what}, it may have been accepted: {chain}"),
     }
 }
 
@@ -130,29 +140,47 @@ pub(crate) fn check_size(provider: &str, len: usize, max: usize) -> Result<(), B
     }
     Err(BatchError::Paused {
         reason: format!("{provider}: a batch of {len} messages exceeds the limit of {max}"),
+        cause: PauseCause::Configuration,
+        after: None,
     })
 }
 
-/// The usual meaning of a non-success answer: 408, 429 and 5xx are worth
-/// retrying (after the wait the provider asked for), 401/403 pause sending,
-/// and so do 404/405 and anything outside 4xx/5xx (an unfollowed redirect),
-/// which mean the base URL is wrong; any other 4xx rejects the batch. `detail` is the
+/// The usual meaning of a non-success answer: 429 pauses sending for the
+/// wait the provider asked for (no attempt is counted); 408 and 5xx are
+/// retried; 413 splits the batch; 401/403 pause sending, and so do 404/405
+/// and anything outside 4xx/5xx (an unfollowed redirect), which mean the
+/// base URL is wrong; any other 4xx rejects the batch. `detail` is the
 /// provider's own error message when the adapter could read one.
 pub(crate) fn status_error(provider: &str, answer: &Answer, detail: Option<&str>) -> BatchError {
     let reason = answer.reason(provider, detail);
     let status = answer.status;
-    if status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-    {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        BatchError::Paused {
+            reason,
+            cause: PauseCause::RateLimit,
+            after: answer.retry_after(),
+        }
+    } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         BatchError::Retry {
             reason,
             after: answer.retry_after(),
         }
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+        BatchError::TooLarge { reason }
     } else if status.is_client_error() && !CONFIG_STATUSES.contains(&status) {
         BatchError::Rejected { reason }
     } else {
-        BatchError::Paused { reason }
+        configuration(reason)
+    }
+}
+
+/// A pause until someone fixes the configuration (retried every
+/// `DISPATCH_PAUSE_SECS`).
+pub(crate) fn configuration(reason: String) -> BatchError {
+    BatchError::Paused {
+        reason,
+        cause: PauseCause::Configuration,
+        after: None,
     }
 }
 
@@ -278,10 +306,12 @@ mod tests {
 
     #[test]
     fn statuses_map_to_retry_pause_or_reject() {
-        let cases: [(&[u16], &str); 3] = [
-            (&[429, 408, 500, 503], "retry"),
+        let cases: [(&[u16], &str); 5] = [
+            (&[408, 500, 503], "retry"),
+            (&[429], "slow down"),
             (&[401, 403, 404, 405, 304], "paused"),
-            (&[400, 409, 413, 422], "rejected"),
+            (&[413], "split"),
+            (&[400, 409, 422], "rejected"),
         ];
         let cases = cases
             .into_iter()
@@ -297,8 +327,18 @@ mod tests {
                     assert_eq!(after, Some(Duration::from_secs(2)), "{code}");
                     "retry"
                 }
+                BatchError::Paused {
+                    cause: PauseCause::RateLimit,
+                    after,
+                    ..
+                } => {
+                    assert_eq!(after, Some(Duration::from_secs(2)), "{code}");
+                    "slow down"
+                }
                 BatchError::Paused { .. } => "paused",
+                BatchError::TooLarge { .. } => "split",
                 BatchError::Rejected { .. } => "rejected",
+                BatchError::Unknown { .. } => "unknown",
             };
             assert_eq!(kind, expected, "{code}");
         }

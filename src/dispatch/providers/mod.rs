@@ -54,6 +54,19 @@ impl ProviderKind {
         }
     }
 
+    /// The provider's documented limit in requests per second (0: none
+    /// documented). Resend: "The default maximum rate limit is 2 requests
+    /// per second per team" (Resend, usage limits). Postmark and SendGrid
+    /// document no per-second limit for sending; they answer 429 when
+    /// they want us to slow down, and dispatch then pauses for as long as
+    /// they say.
+    pub fn default_request_rate(self) -> f64 {
+        match self {
+            ProviderKind::Resend => 2.0,
+            _ => 0.0,
+        }
+    }
+
     /// The environment variable that holds this provider's key (for Mailpit,
     /// its optional basic auth).
     pub fn key_variable(self) -> &'static str {
