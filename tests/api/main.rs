@@ -5,6 +5,7 @@
 mod helpers;
 
 mod dispatch;
+mod dispatch_ambiguous;
 mod errors;
 mod fakes;
 mod health_and_contract;
