@@ -68,6 +68,15 @@ impl Dispatcher {
     /// settings and templates now, so a mistake stops the start).
     pub fn new(pool: Pool, config: &DispatchConfig) -> anyhow::Result<Dispatcher> {
         let provider = providers::build(&config.provider())?;
+        Self::with_provider(pool, config, provider)
+    }
+
+    /// A dispatcher sending through `provider` instead of the configured one.
+    pub fn with_provider(
+        pool: Pool,
+        config: &DispatchConfig,
+        provider: Arc<dyn Provider>,
+    ) -> anyhow::Result<Dispatcher> {
         let templates = Templates::load(config.email_template_dir.as_deref())?;
         let shared = templates.shared()?;
         if config.token_secret.is_none() {
