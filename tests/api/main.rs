@@ -7,6 +7,7 @@ mod helpers;
 mod dispatch;
 mod dispatch_ambiguous;
 mod dispatch_pauses;
+mod dispatch_recipients;
 mod errors;
 mod fakes;
 mod health_and_contract;

@@ -1,7 +1,8 @@
 //! Postmark: `/email/batch`, per-message error codes, account-level 422s.
 
 use serde_json::json;
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use bulk_invite::dispatch::provider::Outcome;
 use bulk_invite::dispatch::providers::ProviderKind;
@@ -131,7 +132,7 @@ async fn a_batch_refused_entirely_for_an_account_reason_pauses_sending() {
 }
 
 #[tokio::test]
-async fn an_answer_that_does_not_match_the_batch_is_retried_whole() {
+async fn an_accepted_answer_that_does_not_match_the_batch_leaves_the_outcome_unknown() {
     let cases = [
         (
             "one result for two messages",
@@ -145,7 +146,7 @@ async fn an_answer_that_does_not_match_the_batch_is_retried_whole() {
         ),
     ];
     for (case, response, mention) in cases {
-        assert_batch_error(case, send(2, response).await, Expect::Retry(None), mention);
+        assert_batch_error(case, send(2, response).await, Expect::Unknown, mention);
     }
 }
 
@@ -262,4 +263,40 @@ async fn a_batch_over_500_is_paused_without_a_request() {
 
     assert_batch_error("501 messages", result, CONFIG, "limit of 500");
     assert!(requests(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_outbound_search_finds_what_postmark_accepted_of_a_batch() {
+    // Postmark, messages API: "GET /messages/outbound ... count (required,
+    // max 500), offset (required) ... metadata_: filter by metadata";
+    // answered {"TotalCount": n, "Messages": [{"MessageID", "Metadata", ...}]}.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/messages/outbound"))
+        .and(query_param("metadata_batch", BATCH_ID))
+        .and(query_param("count", "500"))
+        .and(query_param("offset", "0"))
+        .and(query_param("messagestream", "outbound"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "TotalCount": 1,
+            "Messages": [{
+                "Tag": "invitation", "MessageID": "pm-2", "MessageStream": "outbound",
+                "To": [{"Email": "person2@example.com", "Name": null}],
+                "Recipients": ["person2@example.com"], "Status": "Sent",
+                "Metadata": {"invitation_id": "inv-2", "batch": BATCH_ID}
+            }]
+        })))
+        .mount(&server)
+        .await;
+    let fixture = Fixture::with(3);
+
+    let found = provider(ProviderKind::Postmark, &server, Some(TOKEN))
+        .accepted(fixture.batch())
+        .await;
+
+    assert_eq!(found, Ok(vec![None, Some("pm-2".into()), None]));
+    assert_eq!(
+        header(&requests(&server).await[0], "x-postmark-server-token"),
+        TOKEN
+    );
 }

@@ -218,13 +218,45 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
 }
 
 #[tokio::test]
-async fn an_answer_with_fewer_ids_than_messages_is_retried_whole() {
+async fn an_accepted_answer_with_fewer_ids_than_messages_leaves_the_outcome_unknown() {
     assert_batch_error(
         "1 id for 2",
         send(2, created(&["re-1"])).await,
-        Expect::Retry(None),
-        "1 ids for 2",
+        Expect::Unknown,
+        "1 ids and 0 errors for 2",
     );
+}
+
+#[tokio::test]
+async fn an_entry_refused_in_permissive_mode_fails_alone() {
+    // Resend, batch validation modes: "valid emails will be queued and
+    // invalid emails will be returned in the `errors` array", e.g.
+    // {"data": [{"id": ...}], "errors": [{"index": 1, "message": "..."}]}.
+    let server = MockServer::start().await;
+    let answer = json!({
+        "data": [{"id": "re-1"}, {"id": "re-3"}],
+        "errors": [{"index": 1, "message": "Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."}]
+    });
+    answer_all(&server, ResponseTemplate::new(200).set_body_json(answer)).await;
+    let fixture = Fixture::with(3);
+
+    let outcomes = provider(ProviderKind::Resend, &server, Some(KEY))
+        .send(fixture.batch())
+        .await
+        .expect("outcomes");
+
+    let sent = |id: &str| Outcome::Sent {
+        message_id: Some(id.into()),
+    };
+    assert_eq!(outcomes[0], sent("re-1"));
+    assert!(
+        matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("Invalid `to` field")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], sent("re-3"));
+    let request = &requests(&server).await[0];
+    assert_eq!(header(request, "x-batch-validation"), "permissive");
 }
 
 #[tokio::test]

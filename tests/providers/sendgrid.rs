@@ -169,3 +169,24 @@ async fn an_accepted_batch_without_a_message_id_is_still_sent() {
 async fn a_hung_sendgrid_is_retried_after_the_timeout() {
     assert_a_hung_provider_is_retried(ProviderKind::Sendgrid, Some(KEY)).await;
 }
+
+#[tokio::test]
+async fn a_400_naming_one_recipient_fails_only_that_one() {
+    // SendGrid, mail send errors: 400 with {"errors": [{"message": ...,
+    // "field": "personalizations.1.to.0.email", "help": ...}]}.
+    let response = ResponseTemplate::new(400).set_body_json(json!({"errors": [{
+        "message": "Does not contain a valid address.",
+        "field": "personalizations.1.to.0.email",
+        "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to"
+    }]}));
+
+    let outcomes = send(3, response).await.expect("outcomes per recipient");
+
+    assert_eq!(outcomes[0], Outcome::Unsent);
+    assert!(
+        matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("Does not contain a valid address.")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], Outcome::Unsent);
+}

@@ -28,6 +28,10 @@ const MAX_BATCH: usize = 100;
 /// The tag that carries the invitation id (tag values may hold only ASCII
 /// letters, digits, `_` and `-`).
 const TAG_NAME: &str = "invitation_id";
+/// "Permissive mode: processes all emails, allowing for partial success
+/// and returning validation errors if present" in `errors: [{index,
+/// message}]` (Resend, batch validation modes): a bad entry fails alone.
+const BATCH_VALIDATION: &str = "x-batch-validation";
 /// Error names that mean a sending quota is used up.
 const QUOTA_NAMES: [&str; 2] = ["daily_quota_exceeded", "monthly_quota_exceeded"];
 /// Error names that mean our sender is refused, whatever the batch.
@@ -91,6 +95,16 @@ impl<'a> Email<'a> {
 #[derive(Deserialize)]
 struct BatchAnswer {
     data: Vec<Created>,
+    /// Permissive mode only: the entries refused, by position in the request.
+    #[serde(default)]
+    errors: Vec<Refused>,
+}
+
+#[derive(Deserialize)]
+struct Refused {
+    index: usize,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +149,7 @@ impl Provider for Resend {
             .post(format!("{}/emails/batch", self.base_url))
             .bearer_auth(&self.api_key)
             .header("Idempotency-Key", batch.idempotency_key)
+            .header(BATCH_VALIDATION, "permissive")
             .json(&emails);
         let answer = http::send(NAME, request).await?;
         if !answer.status.is_success() {
@@ -145,27 +160,37 @@ impl Provider for Resend {
 }
 
 /// The outcomes of a 200 answer, matched to the messages by position.
+/// A 200 answer accepted the request, so one we cannot read leaves the
+/// outcome unknown (a retry under the same key gets the same answer).
 fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError> {
     let Some(created) = answer.json::<BatchAnswer>() else {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: answer.reason(NAME, Some("the answer has no list of ids")),
-            after: None,
         });
     };
-    if created.data.len() != expected {
-        return Err(BatchError::Retry {
+    let refused: Vec<Option<&Refused>> = (0..expected)
+        .map(|i| created.errors.iter().find(|e| e.index == i))
+        .collect();
+    let accepted = refused.iter().filter(|r| r.is_none()).count();
+    if created.data.len() != accepted {
+        return Err(BatchError::Unknown {
             reason: format!(
-                "{NAME} answered {} ids for {expected} messages",
-                created.data.len()
+                "{NAME} answered {} ids and {} errors for {expected} messages",
+                created.data.len(),
+                created.errors.len()
             ),
-            after: None,
         });
     }
-    Ok(created
-        .data
+    let mut ids = created.data.into_iter();
+    Ok(refused
         .into_iter()
-        .map(|c| Outcome::Sent {
-            message_id: Some(c.id).filter(|id| !id.is_empty()),
+        .map(|refused| match refused {
+            Some(refused) => Outcome::Failed {
+                reason: answer.reason(NAME, Some(&refused.message)),
+            },
+            None => Outcome::Sent {
+                message_id: ids.next().map(|c| c.id).filter(|id| !id.is_empty()),
+            },
         })
         .collect())
 }

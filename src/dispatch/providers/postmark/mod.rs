@@ -169,19 +169,19 @@ impl Provider for Postmark {
 
 /// The outcomes of a 200 answer, matched to the messages by position.
 fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError> {
+    // A 200 means Postmark took the request: an answer we cannot match to
+    // the messages leaves their outcome unknown, settled by a search.
     let Some(results) = answer.json::<Vec<PostmarkResult>>() else {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: answer.reason(NAME, Some("the answer is not a list of results")),
-            after: None,
         });
     };
     if results.len() != expected {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: format!(
                 "{NAME} answered {} results for {expected} messages",
                 results.len()
             ),
-            after: None,
         });
     }
     let nothing_sent = results.iter().all(|r| r.error_code != 0);
