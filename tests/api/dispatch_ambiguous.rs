@@ -19,10 +19,12 @@ both_backends!(
     a_resend_batch_accepted_then_timed_out_is_sent_once_and_every_link_works,
     a_postmark_batch_accepted_then_timed_out_is_looked_up_not_sent_again,
     a_sendgrid_batch_that_never_answers_is_repeated_once_at_most_and_keeps_its_links,
+    a_batch_whose_worker_hangs_past_its_lease_is_looked_up_by_the_next_worker,
 );
 
 /// Longer than the client's one-second timeout.
 const LATE: Duration = Duration::from_millis(2_500);
+const SECRET: &str = "the same on every worker";
 const PEOPLE: [&str; 4] = ["ann@x.io", "bob@y.io", "cy@z.io", "di@x.io"];
 
 /// Sends are answered `LATE`, after the one-second client timeout.
@@ -213,4 +215,51 @@ async fn a_sendgrid_batch_that_never_answers_is_repeated_once_at_most_and_keeps_
         "{:?}",
         stored.last_error
     );
+}
+
+async fn a_batch_whose_worker_hangs_past_its_lease_is_looked_up_by_the_next_worker(
+    backend: Backend,
+) {
+    // The first request is accepted but answered only after 6 s, while the
+    // lease of its batch lasts 1 s: a second worker takes the batch over.
+    let (server, outbox) = searchable_postmark(1, Duration::from_secs(6)).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        use_postmark(c, &server);
+        c.dispatch.email_timeout_secs = 30;
+        c.dispatch.lease_secs = 1;
+        c.dispatch.token_secret = Some(SECRET.into());
+    })
+    .await;
+    app.import(PEOPLE.join("\n")).await;
+    wait_until(Duration::from_secs(10), || async {
+        (outbox.requests() == 1).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut config = bulk_invite::config::ServeConfig::with_bind_addr("unused").dispatch;
+    use_postmark_dispatch(&mut config, &server);
+    // Every process shares the token secret, as the README asks, so the
+    // link the first worker sent is the one the second records.
+    config.token_secret = Some(SECRET.into());
+    let second = bulk_invite::dispatch::Dispatcher::new(app.pool.clone(), &config).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(second.run(stopped));
+
+    all_sent(&app, &PEOPLE).await;
+
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "settled before the first worker heard back"
+    );
+    assert_one_copy_each(&outbox);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    every_link_works(&app, &outbox.delivered()).await;
+}
+
+/// The dispatch settings of [`use_postmark`], for a second dispatcher.
+fn use_postmark_dispatch(config: &mut bulk_invite::config::DispatchConfig, server: &MockServer) {
+    let mut serve = bulk_invite::config::ServeConfig::with_bind_addr("unused");
+    use_postmark(&mut serve, server);
+    *config = serve.dispatch;
 }

@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use std::collections::BTreeMap;
 
-const PG_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
+const PG_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, \
+    maybe_sent = (maybe_sent OR lease_expires_at IS NOT NULL) \
     WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
         SELECT batch_id FROM invitations WHERE status = 'queued' AND batch_id IS NOT NULL AND next_attempt_at <= $3 \
         AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
@@ -23,7 +24,8 @@ const PG_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = $1, lease_expir
       ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id, \
     rendered_at, rendered_expires_at, maybe_sent";
-const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
+const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, \
+    maybe_sent = (maybe_sent OR lease_expires_at IS NOT NULL) \
     WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
         SELECT batch_id FROM invitations WHERE status = 'queued' AND batch_id IS NOT NULL AND next_attempt_at <= ?3 \
         AND (lease_expires_at IS NULL OR lease_expires_at < ?3) ORDER BY next_attempt_at LIMIT 1) \
@@ -40,7 +42,9 @@ const SQLITE_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = ?1, lease_e
 /// Claims up to `limit` due invitations for `owner` until `lease_until`.
 /// A batch that was tried before (a retry, or one whose worker died) is
 /// claimed again whole, under its old batch id; otherwise a new batch is
-/// formed. On PostgreSQL rows are locked with `FOR UPDATE SKIP LOCKED`, so
+/// formed. A member still under an expired lease was being sent by a
+/// worker that never recorded the outcome (it died, or hung): it may have
+/// gone out, so it is claimed as `maybe_sent`. On PostgreSQL rows are locked with `FOR UPDATE SKIP LOCKED`, so
 /// concurrent workers never claim the same invitation.
 #[tracing::instrument(skip(conn))]
 pub fn claim(
