@@ -10,10 +10,12 @@ use anyhow::Context;
 use chrono::NaiveDateTime;
 
 /// What an invitation's record holds once its email is sent: the hash of
-/// the token in its link, and the expiry its email states.
+/// the token in its link, when it was first sent (the time the email was
+/// rendered for), and the expiry its email states.
 #[derive(Debug, Clone)]
 pub struct Sealed {
     pub token_hash: String,
+    pub sent_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
 }
 
@@ -50,9 +52,10 @@ impl Composer<'_> {
         claimed
             .iter()
             .map(|c| {
-                let expires_at = c
-                    .rendered_expires_at
-                    .context("an invitation claimed without a fixed expiry")?;
+                let (Some(sent_at), Some(expires_at)) = (c.rendered_at, c.rendered_expires_at)
+                else {
+                    anyhow::bail!("invitation {} was claimed without a fixed expiry", c.id);
+                };
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
                 let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
@@ -84,6 +87,7 @@ impl Composer<'_> {
                 };
                 let sealed = Sealed {
                     token_hash: token::hash(&token),
+                    sent_at,
                     expires_at,
                 };
                 Ok((message, sealed))

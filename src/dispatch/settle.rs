@@ -43,7 +43,7 @@ impl Rules {
     ) -> Option<Record> {
         let (reason, after, unknown) = match outcome {
             Outcome::Sent { message_id } => {
-                return Some(sent(message_id, sealed, now, None));
+                return Some(sent(message_id, sealed, None));
             }
             Outcome::Failed { reason } => return Some(Record::Failed { reason }),
             Outcome::Unsent => return None,
@@ -60,7 +60,7 @@ impl Rules {
                     "the provider never confirmed this email; it may have been sent, \
                      so its link is kept: {reason}"
                 );
-                sent(None, sealed, now, Some(note))
+                sent(None, sealed, Some(note))
             } else {
                 Record::Failed { reason }
             });
@@ -74,16 +74,11 @@ impl Rules {
     }
 }
 
-fn sent(
-    message_id: Option<String>,
-    sealed: &Sealed,
-    now: NaiveDateTime,
-    note: Option<String>,
-) -> Record {
+fn sent(message_id: Option<String>, sealed: &Sealed, note: Option<String>) -> Record {
     Record::Sent {
         message_id,
         token_hash: sealed.token_hash.clone(),
-        sent_at: now,
+        sent_at: sealed.sent_at,
         expires_at: sealed.expires_at,
         note,
     }
