@@ -132,6 +132,24 @@ async fn a_batch_refused_entirely_for_an_account_reason_pauses_sending() {
 }
 
 #[tokio::test]
+async fn a_batch_refused_entirely_for_the_rate_limit_pauses_without_an_attempt() {
+    // Postmark API errors: "429 — Rate limit exceeded".
+    let answer = json!([
+        refused(429, "Rate limit exceeded."),
+        refused(429, "Rate limit exceeded."),
+    ]);
+
+    let result = send(2, ResponseTemplate::new(200).set_body_json(answer)).await;
+
+    assert_batch_error(
+        "429 on every message",
+        result,
+        Expect::Paused(PauseCause::RateLimit, None),
+        "Rate limit exceeded.",
+    );
+}
+
+#[tokio::test]
 async fn an_accepted_answer_that_does_not_match_the_batch_leaves_the_outcome_unknown() {
     let cases = [
         (

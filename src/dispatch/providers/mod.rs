@@ -4,6 +4,7 @@
 //! Each adapter owns its provider's wire format; [`http`] holds what they
 //! share (the client, reading answers, mapping errors and retry hints).
 
+pub mod hints;
 pub mod http;
 pub mod log;
 pub mod mailpit;

@@ -194,6 +194,15 @@ fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError
         {
             return Err(http::configuration(code_reason(account)));
         }
+        // Every message refused because we send too fast: slow down
+        // without spending an attempt.
+        if let Some(limited) = results.iter().find(|r| r.error_code == RATE_LIMIT_CODE) {
+            return Err(BatchError::Paused {
+                reason: code_reason(limited),
+                cause: PauseCause::RateLimit,
+                after: answer.retry_after(),
+            });
+        }
     }
     Ok(results.into_iter().map(outcome).collect())
 }
