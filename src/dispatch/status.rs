@@ -71,7 +71,8 @@ impl DispatchStatus {
         });
     }
 
-    /// Counts a dispatch step that failed or panicked (and was survived).
+    /// Counts a dispatch step or expiry sweep that failed or panicked (and
+    /// was survived).
     pub fn count_failure(&self) {
         self.step_failures.fetch_add(1, Ordering::Relaxed);
     }

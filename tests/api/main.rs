@@ -8,6 +8,7 @@ mod dispatch;
 mod dispatch_ambiguous;
 mod dispatch_pauses;
 mod dispatch_recipients;
+mod dispatch_survival;
 mod errors;
 mod fakes;
 mod health_and_contract;

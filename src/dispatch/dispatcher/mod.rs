@@ -121,6 +121,7 @@ impl Dispatcher {
             if last_sweep.is_none_or(|at| at.elapsed() >= sweep_every) {
                 last_sweep = Some(std::time::Instant::now());
                 if let Err(error) = self.expire().await {
+                    self.status.count_failure();
                     tracing::error!(error = format!("{error:#}"), "expiry sweep failed");
                 }
             }
