@@ -136,7 +136,8 @@ pub struct DispatchConfig {
     /// Seconds before a request to the provider times out.
     #[arg(long, env = "EMAIL_TIMEOUT_SECS", default_value_t = 15)]
     pub email_timeout_secs: u64,
-    /// Messages per second at most (0: the provider's documented default).
+    /// Messages per second at most (0: no limit in messages; requests are
+    /// still paced by `EMAIL_REQUEST_RATE_LIMIT`).
     #[arg(long, env = "EMAIL_RATE_LIMIT", default_value_t = 0.0)]
     pub email_rate_limit: f64,
     /// Requests to the provider per second at most (0: the provider's
