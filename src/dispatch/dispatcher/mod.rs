@@ -209,8 +209,7 @@ impl Dispatcher {
             .filter(|i| outcomes[*i].is_none())
             .collect();
         if !pending.is_empty() {
-            let result = self.send(pace, &claimed, &messages, &pending).await;
-            match result {
+            match self.send(pace, &claimed, &messages, &pending).await {
                 Err(BatchError::Paused {
                     reason,
                     cause,
@@ -229,24 +228,10 @@ impl Dispatcher {
                 }
                 result => {
                     self.resume();
-                    let answered = match result {
-                        Ok(answered) if answered.len() == pending.len() => answered,
-                        Ok(answered) => vec![
-                            Outcome::Retry {
-                                reason: format!(
-                                    "the provider answered {} results for {} messages",
-                                    answered.len(),
-                                    pending.len()
-                                ),
-                                after: None,
-                            };
-                            pending.len()
-                        ],
-                        Err(error) => {
-                            tracing::warn!(provider = self.provider.name(), %error, "batch not sent");
-                            vec![settle::batch_outcome(error); pending.len()]
-                        }
-                    };
+                    if let Err(error) = &result {
+                        tracing::warn!(provider = self.provider.name(), %error, "batch not sent");
+                    }
+                    let answered = settle::answered(result, pending.len());
                     for (i, outcome) in pending.iter().zip(answered) {
                         outcomes[*i] = Some(outcome);
                     }
