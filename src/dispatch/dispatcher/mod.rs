@@ -215,10 +215,10 @@ impl Dispatcher {
                     cause,
                     after,
                 }) => {
-                    // The members not sent are given back by `record`.
-                    let wait = self.pause(reason, cause, after);
+                    // The members not sent are given back by `record`,
+                    // before anyone can see dispatch paused.
                     self.record(&claimed, outcomes, &sealed).await?;
-                    return Ok(Step::Paused(wait));
+                    return Ok(Step::Paused(self.pause(reason, cause, after)));
                 }
                 Err(BatchError::TooLarge { reason }) if pending.len() > 1 => {
                     tracing::warn!(provider = self.provider.name(), %reason, size = pending.len(), "batch too large: split in two");
