@@ -184,9 +184,14 @@ pub struct DispatchConfig {
     /// Seconds before a request to the provider times out.
     #[arg(long, env = "EMAIL_TIMEOUT_SECS", default_value_t = 15)]
     pub email_timeout_secs: u64,
-    /// Messages per second at most (0: the provider's documented default).
+    /// Messages per second at most (0: no limit in messages; requests are
+    /// still paced by `EMAIL_REQUEST_RATE_LIMIT`).
     #[arg(long, env = "EMAIL_RATE_LIMIT", default_value_t = 0.0)]
     pub email_rate_limit: f64,
+    /// Requests to the provider per second at most (0: the provider's
+    /// documented default, e.g. 2 for Resend).
+    #[arg(long, env = "EMAIL_REQUEST_RATE_LIMIT", default_value_t = 0.0)]
+    pub email_request_rate_limit: f64,
     /// Attempts per invitation before it is `failed`.
     #[arg(long, env = "DISPATCH_MAX_ATTEMPTS", default_value_t = 8)]
     pub max_attempts: i32,
@@ -200,9 +205,14 @@ pub struct DispatchConfig {
     /// Milliseconds to wait when the queue is empty.
     #[arg(long, env = "DISPATCH_POLL_MS", default_value_t = 500)]
     pub poll_ms: u64,
-    /// Seconds to wait after the provider refused our credentials before trying again.
+    /// Seconds to pause when the provider refused our credentials or sender,
+    /// or limited us without saying for how long, before trying again.
     #[arg(long, env = "DISPATCH_PAUSE_SECS", default_value_t = 60)]
     pub pause_secs: u64,
+    /// The longest wait, in seconds, before a retry or after a pause,
+    /// whatever the provider's `Retry-After` or reset header says.
+    #[arg(long, env = "DISPATCH_MAX_BACKOFF_SECS", default_value_t = 900)]
+    pub max_backoff_secs: u64,
     /// First retry delay in milliseconds; it doubles per attempt (with jitter).
     #[arg(long, env = "DISPATCH_BACKOFF_MS", default_value_t = 2_000)]
     pub backoff_ms: u64,
@@ -241,11 +251,13 @@ impl Default for DispatchConfig {
             mailpit_auth: None,
             email_timeout_secs: 15,
             email_rate_limit: 0.0,
+            email_request_rate_limit: 0.0,
             max_attempts: 8,
             batch_size: 0,
             lease_secs: 120,
             poll_ms: 500,
             pause_secs: 60,
+            max_backoff_secs: 900,
             backoff_ms: 2_000,
             expiry_sweep_secs: 60,
             invitation_ttl_days: 7,

@@ -3,6 +3,7 @@
 use super::{blocking, ApiError};
 use crate::db::metrics::{totals, Totals};
 use crate::db::now;
+use crate::dispatch::DispatchState;
 use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use std::fmt::Write;
@@ -16,13 +17,16 @@ use std::fmt::Write;
 #[get("/metrics")]
 pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let figures = blocking(&state, |conn| Ok(totals(conn, now())?)).await?;
-    let paused = state.dispatch.as_ref().map(|d| d.get().reason.is_some());
+    let dispatch = state
+        .dispatch
+        .as_ref()
+        .map(|d| (d.get(), d.step_failures()));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(render(&figures, paused)))
+        .body(render(&figures, dispatch)))
 }
 
-fn render(totals: &Totals, paused: Option<bool>) -> String {
+fn render(totals: &Totals, dispatch: Option<(DispatchState, u64)>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# HELP bulk_invite_imports Imports by status.");
     let _ = writeln!(out, "# TYPE bulk_invite_imports gauge");
@@ -60,10 +64,29 @@ fn render(totals: &Totals, paused: Option<bool>) -> String {
     );
     let _ = writeln!(out, "# TYPE bulk_invite_invitations_due gauge");
     let _ = writeln!(out, "bulk_invite_invitations_due {}", totals.due);
-    if let Some(paused) = paused {
-        let _ = writeln!(out, "# HELP bulk_invite_dispatch_paused 1 while this process's dispatcher is paused by the provider.");
+    if let Some((dispatch, failures)) = dispatch {
+        let paused = dispatch.state == "paused";
+        let cause = dispatch.cause.as_deref().unwrap_or("none");
+        let _ = writeln!(out, "# HELP bulk_invite_dispatch_paused 1 while this process's dispatcher is paused by the provider, labelled with why (rate_limit, quota, configuration).");
         let _ = writeln!(out, "# TYPE bulk_invite_dispatch_paused gauge");
-        let _ = writeln!(out, "bulk_invite_dispatch_paused {}", u8::from(paused));
+        let _ = writeln!(
+            out,
+            "bulk_invite_dispatch_paused{{cause=\"{cause}\"}} {}",
+            u8::from(paused)
+        );
+        let _ = writeln!(out, "# HELP bulk_invite_dispatch_running 1 while this process's dispatcher runs (0 once it stopped).");
+        let _ = writeln!(out, "# TYPE bulk_invite_dispatch_running gauge");
+        let _ = writeln!(
+            out,
+            "bulk_invite_dispatch_running {}",
+            u8::from(dispatch.state != "stopped")
+        );
+        let _ = writeln!(out, "# HELP bulk_invite_dispatch_step_failures_total Dispatch steps that failed or panicked and were survived.");
+        let _ = writeln!(
+            out,
+            "# TYPE bulk_invite_dispatch_step_failures_total counter"
+        );
+        let _ = writeln!(out, "bulk_invite_dispatch_step_failures_total {failures}");
     }
     out
 }

@@ -95,6 +95,9 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
         accepted_at -> Nullable<Timestamp>,
+        rendered_at -> Nullable<Timestamp>,
+        rendered_expires_at -> Nullable<Timestamp>,
+        maybe_sent -> Bool,
     }
 }
 

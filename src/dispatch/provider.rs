@@ -44,6 +44,10 @@ pub struct Batch<'a> {
     pub shared: &'a SharedContent,
     /// Stays the same when this batch is retried (Resend's `Idempotency-Key`).
     pub idempotency_key: &'a str,
+    /// The batch's id: the same on every try, and kept by what is left of
+    /// it when some members are settled (Postmark's metadata, to look the
+    /// batch up after an ambiguous outcome).
+    pub batch_id: &'a str,
 }
 
 /// What happened to one message.
@@ -58,22 +62,66 @@ pub enum Outcome {
     },
     /// The provider refused this recipient for good (e.g. inactive or invalid).
     Failed { reason: String },
+    /// The request for this message may have reached the provider, but no
+    /// answer says whether it was accepted (see [`BatchError::Unknown`]).
+    Unknown { reason: String },
+    /// Not sent only because the provider refused another message of the
+    /// same request: send it again at once, without counting an attempt.
+    Unsent,
+}
+
+/// Why dispatch pauses: nothing of the batch was sent and no attempt is
+/// counted; sending resumes after the wait, by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseCause {
+    /// Too many requests (HTTP 429 and the like): slow down.
+    RateLimit,
+    /// A daily or monthly sending quota is used up.
+    Quota,
+    /// Our credentials, sender, domain or stream are refused: someone must
+    /// fix the configuration.
+    Configuration,
+}
+
+impl PauseCause {
+    /// The name `/readyz` and `/metrics` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseCause::RateLimit => "rate_limit",
+            PauseCause::Quota => "quota",
+            PauseCause::Configuration => "configuration",
+        }
+    }
 }
 
 /// What went wrong with a whole batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
-    /// Network error, timeout, 429 or 5xx: retry the batch (after `after`
-    /// if the provider said, e.g. `Retry-After` or a rate-limit reset).
+    /// Not accepted, for a reason that passes (no connection, 408, 5xx):
+    /// retry the batch (after `after` if the provider said); counts an attempt.
     #[error("{reason}")]
     Retry {
         reason: String,
         after: Option<Duration>,
     },
-    /// Credentials or account refused (401/403, suspended sending): stop
-    /// sending through this provider; nothing is lost, the batch stays queued.
+    /// The request may have reached the provider but no answer came (a
+    /// timeout, a connection lost after the request was written): the batch
+    /// may have been accepted, so it never fails for this; the dispatcher
+    /// finds out what was accepted before sending again.
     #[error("{reason}")]
-    Paused { reason: String },
+    Unknown { reason: String },
+    /// Nothing was sent and trying again now is pointless (rate limit,
+    /// quota, refused credentials or sender): dispatch pauses for `after`
+    /// (the provider's hint) or `DISPATCH_PAUSE_SECS`; no attempt is counted.
+    #[error("{reason}")]
+    Paused {
+        reason: String,
+        cause: PauseCause,
+        after: Option<Duration>,
+    },
+    /// The request was too large (HTTP 413): the batch is split in two.
+    #[error("{reason}")]
+    TooLarge { reason: String },
     /// The provider refused the whole batch for good (e.g. 400/422 for the
     /// request itself): every message fails with this reason.
     #[error("{reason}")]
@@ -92,4 +140,28 @@ pub trait Provider: Send + Sync + 'static {
     /// Sends a batch; on success returns exactly one outcome per message,
     /// in the batch's order.
     async fn send(&self, batch: Batch<'_>) -> Result<Vec<Outcome>, BatchError>;
+
+    /// How this provider settles a batch whose earlier try may have been
+    /// accepted.
+    fn recovery(&self) -> Recovery {
+        Recovery::None
+    }
+
+    /// For [`Recovery::Search`]: which messages of the batch the provider
+    /// already accepted, with their message ids (`None`: not accepted).
+    async fn accepted(&self, batch: Batch<'_>) -> Result<Vec<Option<String>>, BatchError> {
+        Ok(vec![None; batch.messages.len()])
+    }
+}
+
+/// What a provider offers to settle an ambiguous outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The same request under the same idempotency key returns the first
+    /// answer (Resend, for 24 hours): sending again is the lookup.
+    Idempotent,
+    /// Accepted messages can be searched for ([`Provider::accepted`]).
+    Search,
+    /// Neither: sending again may repeat the batch (once at most).
+    None,
 }

@@ -1,6 +1,9 @@
-//! What the in-process dispatcher is doing, for `/readyz` and the logs.
+//! What the in-process dispatcher is doing, for `/readyz`, `/metrics` and
+//! the logs.
 
+use super::provider::PauseCause;
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The dispatcher's state as `/readyz` shows it.
@@ -9,18 +12,24 @@ pub struct DispatchState {
     /// The configured provider.
     #[schema(example = "postmark")]
     pub provider: String,
-    /// `running`, or `paused` when the provider refused our credentials or
-    /// account (nothing is lost: invitations stay queued).
+    /// `running`; `paused` when the provider limited us or refused our
+    /// credentials, sender or quota (nothing is lost: invitations stay
+    /// queued and no attempt is counted); `stopped` when the dispatcher
+    /// ended and sends nothing more until the process restarts.
     #[schema(example = "running")]
     pub state: String,
-    /// Why dispatch is paused.
+    /// Why dispatch is paused or stopped.
     pub reason: Option<String>,
+    /// What kind of pause: `rate_limit`, `quota` or `configuration`.
+    #[schema(example = "quota")]
+    pub cause: Option<String>,
 }
 
 /// Shared between the dispatcher task and the HTTP handlers.
 #[derive(Debug)]
 pub struct DispatchStatus {
     inner: Mutex<DispatchState>,
+    step_failures: AtomicU64,
 }
 
 impl DispatchStatus {
@@ -30,7 +39,9 @@ impl DispatchStatus {
                 provider: provider.to_owned(),
                 state: "running".into(),
                 reason: None,
+                cause: None,
             }),
+            step_failures: AtomicU64::new(0),
         }
     }
 
@@ -43,17 +54,39 @@ impl DispatchStatus {
     }
 
     /// Marks dispatch paused (with why) or running (`None`).
-    pub fn set_paused(&self, reason: Option<String>) {
+    pub fn set_paused(&self, pause: Option<(String, PauseCause)>) {
+        self.update(|state| {
+            state.state = if pause.is_some() { "paused" } else { "running" }.into();
+            state.cause = pause.as_ref().map(|(_, cause)| cause.as_str().to_owned());
+            state.reason = pause.map(|(reason, _)| reason);
+        });
+    }
+
+    /// Marks the dispatcher stopped for good.
+    pub fn set_stopped(&self, reason: &str) {
+        self.update(|state| {
+            state.state = "stopped".into();
+            state.reason = Some(reason.to_owned());
+            state.cause = None;
+        });
+    }
+
+    /// Counts a dispatch step or expiry sweep that failed or panicked (and
+    /// was survived).
+    pub fn count_failure(&self) {
+        self.step_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many dispatch steps failed or panicked since the process started.
+    pub fn step_failures(&self) -> u64 {
+        self.step_failures.load(Ordering::Relaxed)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut DispatchState)) {
         let mut state = match self.inner.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        state.state = if reason.is_some() {
-            "paused"
-        } else {
-            "running"
-        }
-        .into();
-        state.reason = reason;
+        change(&mut state);
     }
 }

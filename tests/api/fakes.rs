@@ -117,3 +117,14 @@ pub fn use_postmark(config: &mut ServeConfig, server: &MockServer) {
     d.backoff_ms = 50;
     d.public_base_url = "https://invite.test".into();
 }
+
+pub mod recording;
+
+/// Turns the app's dispatcher on, sending through the fake Resend quickly.
+pub fn use_resend(config: &mut ServeConfig, server: &MockServer) {
+    use_postmark(config, server);
+    let d = &mut config.dispatch;
+    d.email_provider = ProviderKind::Resend;
+    d.resend_base_url = Some(server.uri());
+    d.resend_api_key = Some("re_test_key".into());
+}

@@ -7,6 +7,10 @@ mod served;
 
 mod db_limits;
 mod dispatch;
+mod dispatch_ambiguous;
+mod dispatch_pauses;
+mod dispatch_recipients;
+mod dispatch_survival;
 mod errors;
 mod fakes;
 mod health_and_contract;

@@ -9,7 +9,7 @@ use bulk_invite::dispatch::providers::ProviderKind;
 
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, send_against, Expect, Fixture, FROM,
+    requests, send_against, Expect, Fixture, CONFIG, FROM,
 };
 
 fn sent_as(id: &str) -> ResponseTemplate {
@@ -112,7 +112,7 @@ async fn a_failing_server_on_the_first_message_ends_the_batch_with_that_error() 
         (
             "401",
             ResponseTemplate::new(401).set_body_string("Unauthorised."),
-            Expect::Paused,
+            CONFIG,
             "Unauthorised.",
         ),
         (

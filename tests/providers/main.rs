@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulk_invite::dispatch::provider::{
-    Batch, BatchError, Message, Outcome, Provider, SharedContent,
+    Batch, BatchError, Message, Outcome, PauseCause, Provider, SharedContent,
 };
 use bulk_invite::dispatch::providers::{build, ProviderConfig, ProviderKind};
 use wiremock::matchers::any;
@@ -23,6 +23,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 pub const FROM: &str = "invites@acme.test";
 /// The idempotency key of every test batch.
 pub const IDEMPOTENCY_KEY: &str = "batch-0193a1b2-7c1e";
+/// The batch id of every test batch.
+pub const BATCH_ID: &str = "batch-0193a1b2";
 /// The client timeout: short, so a hung provider costs little test time.
 pub const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -66,6 +68,7 @@ impl Fixture {
             messages: &self.messages,
             shared: &self.shared,
             idempotency_key: IDEMPOTENCY_KEY,
+            batch_id: BATCH_ID,
         }
     }
 }
@@ -134,9 +137,16 @@ pub fn header<'r>(request: &'r Request, name: &str) -> &'r str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
     Retry(Option<Duration>),
-    Paused,
+    /// The outcome is unknown: the request may have been accepted.
+    Unknown,
+    /// Dispatch pauses for this cause, for the wait the provider gave.
+    Paused(PauseCause, Option<Duration>),
     Rejected,
+    TooLarge,
 }
+
+/// Dispatch pauses until someone fixes the configuration.
+pub const CONFIG: Expect = Expect::Paused(PauseCause::Configuration, None);
 
 /// Checks that `result` is the batch error `expected` and that its reason
 /// mentions `mention`.
@@ -152,8 +162,10 @@ pub fn assert_batch_error(
     };
     let got = match &error {
         BatchError::Retry { after, .. } => Expect::Retry(*after),
-        BatchError::Paused { .. } => Expect::Paused,
+        BatchError::Unknown { .. } => Expect::Unknown,
+        BatchError::Paused { cause, after, .. } => Expect::Paused(*cause, *after),
         BatchError::Rejected { .. } => Expect::Rejected,
+        BatchError::TooLarge { .. } => Expect::TooLarge,
     };
     assert_eq!(got, expected, "{case}: {error}");
     assert!(
@@ -162,13 +174,13 @@ pub fn assert_batch_error(
     );
 }
 
-/// A provider that does not answer within the timeout leaves the batch to
-/// be retried.
+/// A provider that does not answer within the timeout leaves the outcome
+/// unknown (it may have accepted the batch), and the wait is bounded.
 pub async fn assert_a_hung_provider_is_retried(kind: ProviderKind, api_key: Option<&str>) {
     let hung = ResponseTemplate::new(200).set_delay(TIMEOUT * 5);
     let started = std::time::Instant::now();
     let result = send_against(kind, api_key, 1, hung).await;
-    assert_batch_error(kind.as_str(), result, Expect::Retry(None), "timed out");
+    assert_batch_error(kind.as_str(), result, Expect::Unknown, "timed out");
     assert!(
         started.elapsed() < TIMEOUT * 4,
         "the client timeout bounds the wait"

@@ -1,14 +1,17 @@
 //! Postmark: `/email/batch`, per-message error codes, account-level 422s.
 
 use serde_json::json;
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use bulk_invite::dispatch::provider::Outcome;
 use bulk_invite::dispatch::providers::ProviderKind;
 
+use bulk_invite::dispatch::provider::PauseCause;
+
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, secs, send_against, Expect, Fixture, FROM,
+    requests, secs, send_against, Expect, Fixture, BATCH_ID, CONFIG, FROM,
 };
 
 const TOKEN: &str = "pm-server-token";
@@ -58,7 +61,7 @@ async fn a_batch_is_one_post_to_email_batch_with_the_token_and_each_invitation_i
             json!({
                 "From": FROM, "To": m.to, "Subject": m.subject, "TextBody": m.text,
                 "HtmlBody": m.html, "MessageStream": "outbound", "Tag": "invitation",
-                "Metadata": {"invitation_id": m.invitation_id},
+                "Metadata": {"invitation_id": m.invitation_id, "batch": BATCH_ID},
             })
         })
         .collect();
@@ -125,16 +128,29 @@ async fn a_batch_refused_entirely_for_an_account_reason_pauses_sending() {
 
     let result = send(2, ResponseTemplate::new(200).set_body_json(answer)).await;
 
+    assert_batch_error("412 on every message", result, CONFIG, "pending approval");
+}
+
+#[tokio::test]
+async fn a_batch_refused_entirely_for_the_rate_limit_pauses_without_an_attempt() {
+    // Postmark API errors: "429 — Rate limit exceeded".
+    let answer = json!([
+        refused(429, "Rate limit exceeded."),
+        refused(429, "Rate limit exceeded."),
+    ]);
+
+    let result = send(2, ResponseTemplate::new(200).set_body_json(answer)).await;
+
     assert_batch_error(
-        "412 on every message",
+        "429 on every message",
         result,
-        Expect::Paused,
-        "pending approval",
+        Expect::Paused(PauseCause::RateLimit, None),
+        "Rate limit exceeded.",
     );
 }
 
 #[tokio::test]
-async fn an_answer_that_does_not_match_the_batch_is_retried_whole() {
+async fn an_accepted_answer_that_does_not_match_the_batch_leaves_the_outcome_unknown() {
     let cases = [
         (
             "one result for two messages",
@@ -148,7 +164,7 @@ async fn an_answer_that_does_not_match_the_batch_is_retried_whole() {
         ),
     ];
     for (case, response, mention) in cases {
-        assert_batch_error(case, send(2, response).await, Expect::Retry(None), mention);
+        assert_batch_error(case, send(2, response).await, Expect::Unknown, mention);
     }
 }
 
@@ -159,40 +175,57 @@ async fn request_level_errors_retry_pause_or_reject_the_batch() {
             "401 bad token",
             ResponseTemplate::new(401)
                 .set_body_json(refused(10, "Bad or missing server or user API token.")),
-            Expect::Paused,
+            CONFIG,
             "401",
         ),
         (
             "422 code 10",
             ResponseTemplate::new(422)
                 .set_body_json(refused(10, "Bad or missing server or user API token.")),
-            Expect::Paused,
+            CONFIG,
             "error 10",
         ),
         (
             "422 code 412",
             ResponseTemplate::new(422).set_body_json(refused(412, "Account pending approval.")),
-            Expect::Paused,
+            CONFIG,
             "error 412",
         ),
         (
             "422 code 413",
             ResponseTemplate::new(422).set_body_json(refused(413, "Account may not send.")),
-            Expect::Paused,
+            CONFIG,
             "error 413",
         ),
         (
             "422 code 401",
             ResponseTemplate::new(422)
                 .set_body_json(refused(401, "Sender signature not confirmed.")),
-            Expect::Paused,
+            CONFIG,
             "not confirmed",
         ),
         (
-            "422 invalid request",
+            // "300 Invalid email request ... Invalid 'From' address" (Postmark, API error codes)
+            "422 invalid From",
             ResponseTemplate::new(422).set_body_json(refused(300, "Invalid 'From' address.")),
-            Expect::Rejected,
+            CONFIG,
             "Invalid 'From' address.",
+        ),
+        (
+            "422 invalid To",
+            ResponseTemplate::new(422).set_body_json(refused(300, "Invalid 'To' address: 'x'.")),
+            Expect::Rejected,
+            "Invalid 'To' address",
+        ),
+        (
+            // "1235 ... the message stream ... was not found" (Postmark, API error codes)
+            "422 unknown stream",
+            ResponseTemplate::new(422).set_body_json(refused(
+                1235,
+                "The 'MessageStream' provided does not exist on this server.",
+            )),
+            CONFIG,
+            "error 1235",
         ),
         (
             "422 too many messages",
@@ -211,7 +244,7 @@ async fn request_level_errors_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(429)
                 .insert_header("Retry-After", "30")
                 .set_body_json(refused(429, "Rate limit exceeded.")),
-            Expect::Retry(secs(30)),
+            Expect::Paused(PauseCause::RateLimit, secs(30)),
             "429",
         ),
         (
@@ -246,6 +279,42 @@ async fn a_batch_over_500_is_paused_without_a_request() {
         .send(fixture.batch())
         .await;
 
-    assert_batch_error("501 messages", result, Expect::Paused, "limit of 500");
+    assert_batch_error("501 messages", result, CONFIG, "limit of 500");
     assert!(requests(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_outbound_search_finds_what_postmark_accepted_of_a_batch() {
+    // Postmark, messages API: "GET /messages/outbound ... count (required,
+    // max 500), offset (required) ... metadata_: filter by metadata";
+    // answered {"TotalCount": n, "Messages": [{"MessageID", "Metadata", ...}]}.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/messages/outbound"))
+        .and(query_param("metadata_batch", BATCH_ID))
+        .and(query_param("count", "500"))
+        .and(query_param("offset", "0"))
+        .and(query_param("messagestream", "outbound"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "TotalCount": 1,
+            "Messages": [{
+                "Tag": "invitation", "MessageID": "pm-2", "MessageStream": "outbound",
+                "To": [{"Email": "person2@example.com", "Name": null}],
+                "Recipients": ["person2@example.com"], "Status": "Sent",
+                "Metadata": {"invitation_id": "inv-2", "batch": BATCH_ID}
+            }]
+        })))
+        .mount(&server)
+        .await;
+    let fixture = Fixture::with(3);
+
+    let found = provider(ProviderKind::Postmark, &server, Some(TOKEN))
+        .accepted(fixture.batch())
+        .await;
+
+    assert_eq!(found, Ok(vec![None, Some("pm-2".into()), None]));
+    assert_eq!(
+        header(&requests(&server).await[0], "x-postmark-server-token"),
+        TOKEN
+    );
 }

@@ -7,9 +7,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use bulk_invite::dispatch::provider::{BatchError, Outcome};
 use bulk_invite::dispatch::providers::ProviderKind;
 
+use bulk_invite::dispatch::provider::PauseCause;
+
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, secs, send_against, Expect, Fixture, FROM, IDEMPOTENCY_KEY,
+    requests, secs, send_against, Expect, Fixture, CONFIG, FROM, IDEMPOTENCY_KEY,
 };
 
 const KEY: &str = "re_test_key";
@@ -107,7 +109,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
             "429 rate limit",
             error(429, "rate_limit_exceeded", "Too many requests.")
                 .insert_header("retry-after", "2"),
-            Expect::Retry(secs(2)),
+            Expect::Paused(PauseCause::RateLimit, secs(2)),
             "rate_limit_exceeded",
         ),
         (
@@ -118,8 +120,28 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
                 "You have reached your daily email sending quota.",
             )
             .insert_header("ratelimit-reset", "3600"),
-            Expect::Retry(secs(3600)),
+            Expect::Paused(PauseCause::Quota, secs(3600)),
             "daily_quota_exceeded",
+        ),
+        (
+            "429 monthly quota",
+            error(
+                429,
+                "monthly_quota_exceeded",
+                "You have reached your monthly email sending quota.",
+            ),
+            Expect::Paused(PauseCause::Quota, None),
+            "monthly_quota_exceeded",
+        ),
+        (
+            "422 invalid from",
+            error(
+                422,
+                "invalid_from_address",
+                "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.",
+            ),
+            CONFIG,
+            "invalid_from_address",
         ),
         (
             "500",
@@ -138,13 +160,13 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
                 "missing_api_key",
                 "Missing API key in the authorization header.",
             ),
-            Expect::Paused,
+            CONFIG,
             "missing_api_key",
         ),
         (
             "403 invalid key",
             error(403, "invalid_api_key", "API key is invalid."),
-            Expect::Paused,
+            CONFIG,
             "invalid_api_key",
         ),
         (
@@ -154,7 +176,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
                 "validation_error",
                 "The acme.test domain is not verified.",
             ),
-            Expect::Paused,
+            CONFIG,
             "not verified",
         ),
         (
@@ -164,7 +186,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
                 "concurrent_idempotent_requests",
                 "Same idempotency key used while original request is still in progress.",
             ),
-            Expect::Retry(secs(1)),
+            Expect::Unknown,
             "concurrent_idempotent_requests",
         ),
         (
@@ -174,7 +196,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
                 "invalid_idempotent_request",
                 "Same idempotency key used with a different request payload.",
             ),
-            Expect::Rejected,
+            Expect::Unknown,
             "invalid_idempotent_request",
         ),
         (
@@ -196,13 +218,45 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
 }
 
 #[tokio::test]
-async fn an_answer_with_fewer_ids_than_messages_is_retried_whole() {
+async fn an_accepted_answer_with_fewer_ids_than_messages_leaves_the_outcome_unknown() {
     assert_batch_error(
         "1 id for 2",
         send(2, created(&["re-1"])).await,
-        Expect::Retry(None),
-        "1 ids for 2",
+        Expect::Unknown,
+        "1 ids and 0 errors for 2",
     );
+}
+
+#[tokio::test]
+async fn an_entry_refused_in_permissive_mode_fails_alone() {
+    // Resend, batch validation modes: "valid emails will be queued and
+    // invalid emails will be returned in the `errors` array", e.g.
+    // {"data": [{"id": ...}], "errors": [{"index": 1, "message": "..."}]}.
+    let server = MockServer::start().await;
+    let answer = json!({
+        "data": [{"id": "re-1"}, {"id": "re-3"}],
+        "errors": [{"index": 1, "message": "Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."}]
+    });
+    answer_all(&server, ResponseTemplate::new(200).set_body_json(answer)).await;
+    let fixture = Fixture::with(3);
+
+    let outcomes = provider(ProviderKind::Resend, &server, Some(KEY))
+        .send(fixture.batch())
+        .await
+        .expect("outcomes");
+
+    let sent = |id: &str| Outcome::Sent {
+        message_id: Some(id.into()),
+    };
+    assert_eq!(outcomes[0], sent("re-1"));
+    assert!(
+        matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("Invalid `to` field")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], sent("re-3"));
+    let request = &requests(&server).await[0];
+    assert_eq!(header(request, "x-batch-validation"), "permissive");
 }
 
 #[tokio::test]

@@ -8,9 +8,11 @@ use wiremock::{MockServer, ResponseTemplate};
 use bulk_invite::dispatch::provider::{BatchError, Outcome};
 use bulk_invite::dispatch::providers::ProviderKind;
 
+use bulk_invite::dispatch::provider::PauseCause;
+
 use crate::{
     answer_all, assert_a_hung_provider_is_retried, assert_batch_error, header, json, provider,
-    requests, secs, send_against, Expect, Fixture, FROM,
+    requests, secs, send_against, Expect, Fixture, CONFIG, FROM,
 };
 
 const KEY: &str = "SG.test-key";
@@ -82,9 +84,10 @@ async fn a_rate_limited_batch_waits_until_the_reset_time() {
     let result = send(2, response).await;
 
     match result {
-        Err(BatchError::Retry {
+        Err(BatchError::Paused {
             after: Some(after),
             reason,
+            cause: PauseCause::RateLimit,
         }) => {
             assert!(
                 after > Duration::from_secs(55) && after <= Duration::from_secs(60),
@@ -109,7 +112,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
         (
             "429 with Retry-After",
             ResponseTemplate::new(429).insert_header("Retry-After", "30"),
-            Expect::Retry(secs(30)),
+            Expect::Paused(PauseCause::RateLimit, secs(30)),
             "429",
         ),
         (
@@ -123,7 +126,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(401).set_body_json(errors(&[
                 "The provided authorization grant is invalid, expired, or revoked",
             ])),
-            Expect::Paused,
+            CONFIG,
             "authorization grant",
         ),
         (
@@ -131,7 +134,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
             ResponseTemplate::new(403).set_body_json(errors(&[
                 "The from address does not match a verified Sender Identity.",
             ])),
-            Expect::Paused,
+            CONFIG,
             "Sender Identity",
         ),
         (
@@ -146,7 +149,7 @@ async fn error_answers_retry_pause_or_reject_the_batch() {
         (
             "413",
             ResponseTemplate::new(413).set_body_json(errors(&["Payload too large."])),
-            Expect::Rejected,
+            Expect::TooLarge,
             "Payload too large.",
         ),
     ];
@@ -165,4 +168,25 @@ async fn an_accepted_batch_without_a_message_id_is_still_sent() {
 #[tokio::test]
 async fn a_hung_sendgrid_is_retried_after_the_timeout() {
     assert_a_hung_provider_is_retried(ProviderKind::Sendgrid, Some(KEY)).await;
+}
+
+#[tokio::test]
+async fn a_400_naming_one_recipient_fails_only_that_one() {
+    // SendGrid, mail send errors: 400 with {"errors": [{"message": ...,
+    // "field": "personalizations.1.to.0.email", "help": ...}]}.
+    let response = ResponseTemplate::new(400).set_body_json(json!({"errors": [{
+        "message": "Does not contain a valid address.",
+        "field": "personalizations.1.to.0.email",
+        "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to"
+    }]}));
+
+    let outcomes = send(3, response).await.expect("outcomes per recipient");
+
+    assert_eq!(outcomes[0], Outcome::Unsent);
+    assert!(
+        matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("Does not contain a valid address.")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], Outcome::Unsent);
 }

@@ -3,19 +3,17 @@
 //! non-success answer into a [`BatchError`] that carries the wait the
 //! provider asked for (`Retry-After` or a rate-limit reset header).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::dispatch::provider::BatchError;
+use super::hints;
+use crate::dispatch::provider::{BatchError, PauseCause};
 
 /// How much of an unparsed answer body goes into a reason.
 const EXCERPT_CHARS: usize = 200;
-/// Rate-limit reset headers, in the order they are consulted after
-/// `Retry-After` (header names are case-insensitive).
-const RESET_HEADERS: [&str; 2] = ["x-ratelimit-reset", "ratelimit-reset"];
 /// Statuses that say our credentials or our base URL are wrong, not the
 /// batch: sending pauses until someone fixes the configuration.
 const CONFIG_STATUSES: [StatusCode; 4] = [
@@ -24,8 +22,6 @@ const CONFIG_STATUSES: [StatusCode; 4] = [
     StatusCode::NOT_FOUND,
     StatusCode::METHOD_NOT_ALLOWED,
 ];
-/// A reset value above this is a Unix time, not a number of seconds to wait.
-const EPOCH_THRESHOLD: f64 = 1e9;
 
 /// The client one adapter uses for all its requests: `timeout` bounds both
 /// connecting and the whole request.
@@ -76,7 +72,7 @@ impl Answer {
 
     /// How long the provider asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
-        retry_after(&self.headers, SystemTime::now())
+        hints::retry_after(&self.headers, SystemTime::now())
     }
 }
 
@@ -88,10 +84,14 @@ pub(crate) async fn send(provider: &str, request: RequestBuilder) -> Result<Answ
         .map_err(|e| transport_error(provider, &e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| transport_error(provider, &e))?;
+    // The provider answered, so it read the request: a body lost now
+    // leaves us not knowing what it accepted.
+    let body = response.text().await.map_err(|e| BatchError::Unknown {
+        reason: format!(
+            "{provider}: the answer ({status}) was cut off: {}",
+            error_chain(&e)
+        ),
+    })?;
     Ok(Answer {
         status,
         headers,
@@ -99,26 +99,32 @@ pub(crate) async fn send(provider: &str, request: RequestBuilder) -> Result<Answ
     })
 }
 
-/// A request that got no answer: a timeout or a connection error is worth
-/// retrying; a request that could not even be built is a configuration
-/// problem, so sending pauses.
+/// A request that got no answer. One that never connected was not sent:
+/// retry it. A timeout or a connection lost afterwards may have come after
+/// the provider accepted the request: the outcome is unknown. A request
+/// that could not even be built is a configuration problem: sending pauses.
 pub(crate) fn transport_error(provider: &str, error: &reqwest::Error) -> BatchError {
     let chain = error_chain(error);
     if error.is_builder() {
         return BatchError::Paused {
             reason: format!("{provider}: could not build the request: {chain}"),
+            cause: PauseCause::Configuration,
+            after: None,
+        };
+    }
+    if error.is_connect() {
+        return BatchError::Retry {
+            reason: format!("{provider}: could not connect: {chain}"),
+            after: None,
         };
     }
     let what = if error.is_timeout() {
         "request timed out"
-    } else if error.is_connect() {
-        "could not connect"
     } else {
         "request failed"
     };
-    BatchError::Retry {
-        reason: format!("{provider}: {what}: {chain}"),
-        after: None,
+    BatchError::Unknown {
+        reason: format!("{provider}: {what}, it may have been accepted: {chain}"),
     }
 }
 
@@ -130,75 +136,48 @@ pub(crate) fn check_size(provider: &str, len: usize, max: usize) -> Result<(), B
     }
     Err(BatchError::Paused {
         reason: format!("{provider}: a batch of {len} messages exceeds the limit of {max}"),
+        cause: PauseCause::Configuration,
+        after: None,
     })
 }
 
-/// The usual meaning of a non-success answer: 408, 429 and 5xx are worth
-/// retrying (after the wait the provider asked for), 401/403 pause sending,
-/// and so do 404/405 and anything outside 4xx/5xx (an unfollowed redirect),
-/// which mean the base URL is wrong; any other 4xx rejects the batch. `detail` is the
+/// The usual meaning of a non-success answer: 429 pauses sending for the
+/// wait the provider asked for (no attempt is counted); 408 and 5xx are
+/// retried; 413 splits the batch; 401/403 pause sending, and so do 404/405
+/// and anything outside 4xx/5xx (an unfollowed redirect), which mean the
+/// base URL is wrong; any other 4xx rejects the batch. `detail` is the
 /// provider's own error message when the adapter could read one.
 pub(crate) fn status_error(provider: &str, answer: &Answer, detail: Option<&str>) -> BatchError {
     let reason = answer.reason(provider, detail);
     let status = answer.status;
-    if status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-    {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        BatchError::Paused {
+            reason,
+            cause: PauseCause::RateLimit,
+            after: answer.retry_after(),
+        }
+    } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         BatchError::Retry {
             reason,
             after: answer.retry_after(),
         }
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+        BatchError::TooLarge { reason }
     } else if status.is_client_error() && !CONFIG_STATUSES.contains(&status) {
         BatchError::Rejected { reason }
     } else {
-        BatchError::Paused { reason }
+        configuration(reason)
     }
 }
 
-/// The wait asked for by `Retry-After` (seconds or an HTTP date), else by
-/// `X-RateLimit-Reset` / `RateLimit-Reset` (seconds to wait, or a Unix time
-/// when the number is that large). A time already past gives zero.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    header_text(headers, RETRY_AFTER.as_str())
-        .and_then(|value| parse_retry_after(value, now))
-        .or_else(|| {
-            RESET_HEADERS.iter().find_map(|name| {
-                header_text(headers, name).and_then(|value| parse_reset(value, now))
-            })
-        })
-}
-
-fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
-fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    match seconds(value) {
-        Some(wait) => Some(wait),
-        None => httpdate::parse_http_date(value)
-            .ok()
-            .map(|at| until(at, now)),
+/// A pause until someone fixes the configuration (retried every
+/// `DISPATCH_PAUSE_SECS`).
+pub(crate) fn configuration(reason: String) -> BatchError {
+    BatchError::Paused {
+        reason,
+        cause: PauseCause::Configuration,
+        after: None,
     }
-}
-
-fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
-    let wait = seconds(value)?;
-    if wait.as_secs_f64() > EPOCH_THRESHOLD {
-        UNIX_EPOCH.checked_add(wait).map(|at| until(at, now))
-    } else {
-        Some(wait)
-    }
-}
-
-/// A non-negative number of seconds, possibly fractional.
-fn seconds(value: &str) -> Option<Duration> {
-    let number: f64 = value.parse().ok()?;
-    Duration::try_from_secs_f64(number).ok()
-}
-
-fn until(at: SystemTime, now: SystemTime) -> Duration {
-    at.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -217,13 +196,6 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
-    /// 2026-11-24T19:00:00Z.
-    const NOW_EPOCH: u64 = 1_795_546_800;
-
-    fn now() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(NOW_EPOCH)
-    }
-
     fn headers(pairs: Pairs<'_>) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
@@ -238,50 +210,13 @@ mod tests {
     type Pairs<'a> = &'a [(&'static str, &'a str)];
 
     #[test]
-    fn the_wait_comes_from_retry_after_or_a_rate_limit_reset_header() {
-        let date = |offset: i64| {
-            let at = UNIX_EPOCH + Duration::from_secs(NOW_EPOCH.saturating_add_signed(offset));
-            httpdate::fmt_http_date(at)
-        };
-        let epoch = |offset: i64| NOW_EPOCH.saturating_add_signed(offset).to_string();
-        let wait = |secs: f64| Some(Duration::from_secs_f64(secs));
-        let (future, past) = (date(90), date(-60));
-        let (epoch_ahead, epoch_past) = (epoch(40), epoch(-40));
-        // (answer headers, the wait they ask for)
-        let cases: [(Pairs<'_>, Option<Duration>); 15] = [
-            (&[], None),
-            (&[("retry-after", "30")], wait(30.0)),
-            (&[("retry-after", " 7 ")], wait(7.0)),
-            (&[("retry-after", &future)], wait(90.0)),
-            (&[("retry-after", &past)], wait(0.0)),
-            (&[("retry-after", "soon")], None),
-            (&[("retry-after", "-5")], None),
-            (&[("x-ratelimit-reset", "12")], wait(12.0)),
-            (&[("x-ratelimit-reset", &epoch_ahead)], wait(40.0)),
-            (&[("x-ratelimit-reset", &epoch_past)], wait(0.0)),
-            (&[("ratelimit-reset", "3")], wait(3.0)),
-            (&[("ratelimit-reset", "1.5")], wait(1.5)),
-            (&[("ratelimit-reset", "NaN")], None),
-            (
-                &[("retry-after", "5"), ("ratelimit-reset", "60")],
-                wait(5.0),
-            ),
-            (
-                &[("retry-after", "x"), ("x-ratelimit-reset", "9")],
-                wait(9.0),
-            ),
-        ];
-        for (pairs, expected) in cases {
-            assert_eq!(retry_after(&headers(pairs), now()), expected, "{pairs:?}");
-        }
-    }
-
-    #[test]
     fn statuses_map_to_retry_pause_or_reject() {
-        let cases: [(&[u16], &str); 3] = [
-            (&[429, 408, 500, 503], "retry"),
+        let cases: [(&[u16], &str); 5] = [
+            (&[408, 500, 503], "retry"),
+            (&[429], "slow down"),
             (&[401, 403, 404, 405, 304], "paused"),
-            (&[400, 409, 413, 422], "rejected"),
+            (&[413], "split"),
+            (&[400, 409, 422], "rejected"),
         ];
         let cases = cases
             .into_iter()
@@ -297,8 +232,18 @@ mod tests {
                     assert_eq!(after, Some(Duration::from_secs(2)), "{code}");
                     "retry"
                 }
+                BatchError::Paused {
+                    cause: PauseCause::RateLimit,
+                    after,
+                    ..
+                } => {
+                    assert_eq!(after, Some(Duration::from_secs(2)), "{code}");
+                    "slow down"
+                }
                 BatchError::Paused { .. } => "paused",
+                BatchError::TooLarge { .. } => "split",
                 BatchError::Rejected { .. } => "rejected",
+                BatchError::Unknown { .. } => "unknown",
             };
             assert_eq!(kind, expected, "{code}");
         }

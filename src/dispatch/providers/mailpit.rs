@@ -97,7 +97,9 @@ impl Mailpit {
         }
         let detail = answer.json::<ErrorAnswer>().map(|e| e.error);
         match http::status_error(NAME, &answer, detail.as_deref()) {
-            BatchError::Rejected { reason } => Ok(Outcome::Failed { reason }),
+            BatchError::Rejected { reason } | BatchError::TooLarge { reason } => {
+                Ok(Outcome::Failed { reason })
+            }
             error => Err(error),
         }
     }
@@ -137,8 +139,16 @@ impl Provider for Mailpit {
                     // Some went out: keep their outcomes, and leave this one
                     // and the rest for later rather than hammer a failing server.
                     let (reason, after) = match error {
-                        BatchError::Retry { reason, after } => (reason, after),
-                        BatchError::Paused { reason } | BatchError::Rejected { reason } => {
+                        BatchError::Retry { reason, after }
+                        | BatchError::Paused { reason, after, .. } => (reason, after),
+                        BatchError::Unknown { reason } => {
+                            // This one may have gone out; the rest did not.
+                            outcomes.push(Outcome::Unknown {
+                                reason: reason.clone(),
+                            });
+                            (reason, None)
+                        }
+                        BatchError::Rejected { reason } | BatchError::TooLarge { reason } => {
                             (reason, None)
                         }
                     };

@@ -4,6 +4,7 @@
 //! Each adapter owns its provider's wire format; [`http`] holds what they
 //! share (the client, reading answers, mapping errors and retry hints).
 
+pub mod hints;
 pub mod http;
 pub mod log;
 pub mod mailpit;
@@ -51,6 +52,19 @@ impl ProviderKind {
             ProviderKind::Resend => "https://api.resend.com",
             ProviderKind::Sendgrid => "https://api.sendgrid.com",
             ProviderKind::Mailpit => "http://127.0.0.1:8025",
+        }
+    }
+
+    /// The provider's documented limit in requests per second (0: none
+    /// documented). Resend: "The default maximum rate limit is 2 requests
+    /// per second per team" (Resend, usage limits). Postmark and SendGrid
+    /// document no per-second limit for sending; they answer 429 when
+    /// they want us to slow down, and dispatch then pauses for as long as
+    /// they say.
+    pub fn default_request_rate(self) -> f64 {
+        match self {
+            ProviderKind::Resend => 2.0,
+            _ => 0.0,
         }
     }
 

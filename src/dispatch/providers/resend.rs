@@ -3,16 +3,24 @@
 //! lists one id per message, in order.
 //!
 //! Resend's error body is `{statusCode, name, message}`; the HTTP status
-//! mostly decides (429/5xx retry, 401/403 pause: a bad key or an unverified
-//! sending domain, 400/422 reject), except for the two idempotency
-//! conflicts on 409.
-
-use std::time::Duration;
+//! mostly decides (5xx retry, 429 pauses for `retry-after`, 401/403 pause:
+//! a bad key or an unverified sending domain, 400/422 reject), except for
+//! the names that say more: `daily_quota_exceeded` and
+//! `monthly_quota_exceeded` pause until the quota resets,
+//! `invalid_from_address` pauses until the sender is fixed, and the two
+//! idempotency conflicts on 409 leave the outcome unknown (a request under
+//! this key was accepted or is in flight).
+//!
+//! "Idempotency keys expire after 24 hours ... a request with the same key
+//! returns the same response" (Resend, idempotency keys): a batch whose
+//! earlier try timed out is settled by sending it again, identically.
 
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, Answer};
-use crate::dispatch::provider::{Batch, BatchError, Message, Outcome, Provider};
+use crate::dispatch::provider::{
+    Batch, BatchError, Message, Outcome, PauseCause, Provider, Recovery,
+};
 
 const NAME: &str = "resend";
 /// Resend's documented limit per batch request.
@@ -20,8 +28,19 @@ const MAX_BATCH: usize = 100;
 /// The tag that carries the invitation id (tag values may hold only ASCII
 /// letters, digits, `_` and `-`).
 const TAG_NAME: &str = "invitation_id";
-/// How long to wait when the same batch is still being processed.
-const CONCURRENT_WAIT: Duration = Duration::from_secs(1);
+/// "Permissive mode: processes all emails, allowing for partial success
+/// and returning validation errors if present" in `errors: [{index,
+/// message}]` (Resend, batch validation modes): a bad entry fails alone.
+const BATCH_VALIDATION: &str = "x-batch-validation";
+/// Error names that mean a sending quota is used up.
+const QUOTA_NAMES: [&str; 2] = ["daily_quota_exceeded", "monthly_quota_exceeded"];
+/// Error names that mean our sender is refused, whatever the batch.
+const SENDER_NAMES: [&str; 1] = ["invalid_from_address"];
+/// Error names on 409 that mean a request under this key was seen before.
+const IDEMPOTENCY_NAMES: [&str; 2] = [
+    "concurrent_idempotent_requests",
+    "invalid_idempotent_request",
+];
 
 /// Sends through Resend's batch API.
 #[derive(Debug, Clone)]
@@ -76,6 +95,16 @@ impl<'a> Email<'a> {
 #[derive(Deserialize)]
 struct BatchAnswer {
     data: Vec<Created>,
+    /// Permissive mode only: the entries refused, by position in the request.
+    #[serde(default)]
+    errors: Vec<Refused>,
+}
+
+#[derive(Deserialize)]
+struct Refused {
+    index: usize,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +130,10 @@ impl Provider for Resend {
         MAX_BATCH
     }
 
+    fn recovery(&self) -> Recovery {
+        Recovery::Idempotent
+    }
+
     async fn send(&self, batch: Batch<'_>) -> Result<Vec<Outcome>, BatchError> {
         http::check_size(NAME, batch.messages.len(), MAX_BATCH)?;
         if batch.messages.is_empty() {
@@ -116,6 +149,7 @@ impl Provider for Resend {
             .post(format!("{}/emails/batch", self.base_url))
             .bearer_auth(&self.api_key)
             .header("Idempotency-Key", batch.idempotency_key)
+            .header(BATCH_VALIDATION, "permissive")
             .json(&emails);
         let answer = http::send(NAME, request).await?;
         if !answer.status.is_success() {
@@ -126,27 +160,37 @@ impl Provider for Resend {
 }
 
 /// The outcomes of a 200 answer, matched to the messages by position.
+/// A 200 answer accepted the request, so one we cannot read leaves the
+/// outcome unknown (a retry under the same key gets the same answer).
 fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError> {
     let Some(created) = answer.json::<BatchAnswer>() else {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: answer.reason(NAME, Some("the answer has no list of ids")),
-            after: None,
         });
     };
-    if created.data.len() != expected {
-        return Err(BatchError::Retry {
+    let refused: Vec<Option<&Refused>> = (0..expected)
+        .map(|i| created.errors.iter().find(|e| e.index == i))
+        .collect();
+    let accepted = refused.iter().filter(|r| r.is_none()).count();
+    if created.data.len() != accepted {
+        return Err(BatchError::Unknown {
             reason: format!(
-                "{NAME} answered {} ids for {expected} messages",
-                created.data.len()
+                "{NAME} answered {} ids and {} errors for {expected} messages",
+                created.data.len(),
+                created.errors.len()
             ),
-            after: None,
         });
     }
-    Ok(created
-        .data
+    let mut ids = created.data.into_iter();
+    Ok(refused
         .into_iter()
-        .map(|c| Outcome::Sent {
-            message_id: Some(c.id).filter(|id| !id.is_empty()),
+        .map(|refused| match refused {
+            Some(refused) => Outcome::Failed {
+                reason: answer.reason(NAME, Some(&refused.message)),
+            },
+            None => Outcome::Sent {
+                message_id: ids.next().map(|c| c.id).filter(|id| !id.is_empty()),
+            },
         })
         .collect())
 }
@@ -158,13 +202,21 @@ fn request_error(answer: &Answer) -> BatchError {
         .filter(|e| !e.name.is_empty() || !e.message.is_empty())
         .map(|e| format!("{}: {}", e.name, e.message.trim()));
     let name = error.as_ref().map(|e| e.name.as_str()).unwrap_or_default();
-    if answer.status == reqwest::StatusCode::CONFLICT && name == "concurrent_idempotent_requests" {
-        // The first request of this batch is still in flight; its result
-        // will be the answer to the retry.
-        return BatchError::Retry {
-            reason: answer.reason(NAME, detail.as_deref()),
-            after: Some(answer.retry_after().unwrap_or(CONCURRENT_WAIT)),
+    let reason = answer.reason(NAME, detail.as_deref());
+    if answer.status == reqwest::StatusCode::CONFLICT && IDEMPOTENCY_NAMES.contains(&name) {
+        // A request under this key is in flight or was accepted: the next
+        // try (same key, same bytes) gets its answer.
+        return BatchError::Unknown { reason };
+    }
+    if QUOTA_NAMES.contains(&name) {
+        return BatchError::Paused {
+            reason,
+            cause: PauseCause::Quota,
+            after: answer.retry_after(),
         };
+    }
+    if SENDER_NAMES.contains(&name) {
+        return http::configuration(reason);
     }
     http::status_error(NAME, answer, detail.as_deref())
 }

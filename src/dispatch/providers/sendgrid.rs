@@ -3,6 +3,14 @@
 //! recipient, the invitation id as a custom arg and the `-name-`
 //! substitutions. SendGrid accepts the whole request or nothing: 202 marks
 //! every message sent under the request's `X-Message-Id`.
+//!
+//! A 400 names each bad field, e.g. `{"errors": [{"message": "Does not
+//! contain a valid address.", "field": "personalizations.3.to.0.email"}]}`
+//! (SendGrid, mail send errors): the recipients it names fail with that
+//! message, the others go again at once in a request without them.
+//!
+//! SendGrid has no idempotency key and no search by our ids: after a
+//! timeout the batch is sent again, so it may arrive twice (once at most).
 
 use std::collections::BTreeMap;
 
@@ -111,6 +119,36 @@ struct ErrorAnswer {
 struct ErrorItem {
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+/// The personalization a field path like `personalizations.3.to.0.email` names.
+fn personalization(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("personalizations.")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// For a 400 that names recipients only: each named one fails with its
+/// message, every other one is [`Outcome::Unsent`].
+fn bad_recipients(answer: &Answer, count: usize) -> Option<Vec<Outcome>> {
+    if answer.status != reqwest::StatusCode::BAD_REQUEST {
+        return None;
+    }
+    let errors = answer.json::<ErrorAnswer>()?.errors;
+    let mut outcomes = vec![Outcome::Unsent; count];
+    for error in &errors {
+        let index = personalization(error.field.as_deref()?).filter(|i| *i < count)?;
+        let message = error.message.as_deref().unwrap_or("refused").trim();
+        outcomes[index] = Outcome::Failed {
+            reason: answer.reason(NAME, Some(message)),
+        };
+    }
+    (!errors.is_empty()).then_some(outcomes)
 }
 
 #[async_trait::async_trait]
@@ -134,6 +172,9 @@ impl Provider for Sendgrid {
             .bearer_auth(&self.api_key)
             .json(&MailSend::new(&batch));
         let answer = http::send(NAME, request).await?;
+        if let Some(outcomes) = bad_recipients(&answer, batch.messages.len()) {
+            return Ok(outcomes);
+        }
         if !answer.status.is_success() {
             return Err(http::status_error(
                 NAME,

@@ -1,11 +1,15 @@
 //! The dispatch queue: claiming due invitations under a lease, recording
 //! each one's outcome, and keeping the import's counts and report in step.
 
+mod claim;
+
+pub use claim::{claim, release, seal, split};
+
 use super::schema::{import_entries, imports, invitations};
 use super::{write_transaction, DbConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use std::collections::BTreeMap;
 
 /// An invitation claimed for sending.
@@ -27,101 +31,38 @@ pub struct Claimed {
     pub token_version: i32,
     #[diesel(sql_type = Text)]
     pub batch_id: String,
+    /// The time the email states it was sent, fixed on the batch's first claim.
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    pub rendered_at: Option<NaiveDateTime>,
+    /// The expiry the email states, fixed on the batch's first claim.
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    pub rendered_expires_at: Option<NaiveDateTime>,
+    /// An earlier try may have reached the provider.
+    #[diesel(sql_type = Bool)]
+    pub maybe_sent: bool,
 }
 
 /// What to write for one claimed invitation once its batch was tried.
 #[derive(Debug, Clone)]
 pub enum Record {
-    /// Sent: the provider's message id and the hash of the token it carried.
+    /// Sent: the provider's message id and the hash of the token it carried;
+    /// `note` when the provider never confirmed it (kept as `last_error`).
     Sent {
         message_id: Option<String>,
         token_hash: String,
         sent_at: NaiveDateTime,
         expires_at: NaiveDateTime,
+        note: Option<String>,
     },
     /// Failed for good, with the provider's reason.
     Failed { reason: String },
-    /// Try again at `at` (the batch keeps its id, so a retry is the same batch).
-    Retry { reason: String, at: NaiveDateTime },
-}
-
-const PG_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
-    WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
-        SELECT batch_id FROM invitations WHERE status = 'queued' AND batch_id IS NOT NULL AND next_attempt_at <= $3 \
-        AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-      AND status = 'queued' AND (lease_expires_at IS NULL OR lease_expires_at < $3) LIMIT $4 FOR UPDATE SKIP LOCKED) \
-    RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
-const PG_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, batch_id = $5 \
-    WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= $3 \
-      ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-    RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
-const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1 \
-    WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
-        SELECT batch_id FROM invitations WHERE status = 'queued' AND batch_id IS NOT NULL AND next_attempt_at <= ?3 \
-        AND (lease_expires_at IS NULL OR lease_expires_at < ?3) ORDER BY next_attempt_at LIMIT 1) \
-      AND status = 'queued' AND (lease_expires_at IS NULL OR lease_expires_at < ?3) LIMIT ?4) \
-    RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
-const SQLITE_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, batch_id = ?5 \
-    WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= ?3 \
-      ORDER BY next_attempt_at LIMIT ?4) \
-    RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id";
-
-/// Claims up to `limit` due invitations for `owner` until `lease_until`.
-/// A batch that was tried before (a retry, or one whose worker died) is
-/// claimed again whole, under its old batch id; otherwise a new batch is
-/// formed. On PostgreSQL rows are locked with `FOR UPDATE SKIP LOCKED`, so
-/// concurrent workers never claim the same invitation.
-#[tracing::instrument(skip(conn))]
-pub fn claim(
-    conn: &mut DbConnection,
-    owner: &str,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<Claimed>> {
-    write_transaction(conn, |conn| {
-        let new_batch = uuid::Uuid::now_v7().to_string();
-        let (again, new) = match conn {
-            DbConnection::Pg(_) => (PG_CLAIM_AGAIN, PG_CLAIM_NEW),
-            DbConnection::Sqlite(_) => (SQLITE_CLAIM_AGAIN, SQLITE_CLAIM_NEW),
-        };
-        let mut rows: Vec<Claimed> = diesel::sql_query(again)
-            .bind::<Text, _>(owner)
-            .bind::<Timestamp, _>(lease_until)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(conn)?;
-        if rows.is_empty() {
-            rows = diesel::sql_query(new)
-                .bind::<Text, _>(owner)
-                .bind::<Timestamp, _>(lease_until)
-                .bind::<Timestamp, _>(now)
-                .bind::<BigInt, _>(limit)
-                .bind::<Text, _>(&new_batch)
-                .load(conn)?;
-        }
-        // RETURNING gives no order; keep the batch in queue order so a
-        // retried batch is the same request.
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(rows)
-    })
-}
-
-/// Gives back the leases of `owner` that were not recorded (on shutdown or
-/// a provider pause), without counting the attempt.
-pub fn release(conn: &mut DbConnection, owner: &str, ids: &[String]) -> QueryResult<usize> {
-    diesel::update(
-        invitations::table
-            .filter(invitations::lease_owner.eq(owner))
-            .filter(invitations::status.eq("queued"))
-            .filter(invitations::id.eq_any(ids)),
-    )
-    .set((
-        invitations::lease_owner.eq(None::<String>),
-        invitations::lease_expires_at.eq(None::<NaiveDateTime>),
-        invitations::attempts.eq(invitations::attempts - 1),
-    ))
-    .execute(conn)
+    /// Try again at `at` (the batch keeps its id, so a retry is the same
+    /// batch); `maybe_sent` when a try so far may have reached the provider.
+    Retry {
+        reason: String,
+        at: NaiveDateTime,
+        maybe_sent: bool,
+    },
 }
 
 /// Per-import changes of the counters while recording a batch.
@@ -179,6 +120,7 @@ fn record_each(
                 token_hash,
                 sent_at,
                 expires_at,
+                note,
             } => {
                 let changed = diesel::update(this)
                     .set((
@@ -187,7 +129,7 @@ fn record_each(
                         invitations::token_hash.eq(token_hash),
                         invitations::sent_at.eq(sent_at),
                         invitations::expires_at.eq(expires_at),
-                        invitations::last_error.eq(None::<String>),
+                        invitations::last_error.eq(note),
                         invitations::batch_id.eq(None::<String>),
                         invitations::lease_owner.eq(None::<String>),
                         invitations::lease_expires_at.eq(None::<NaiveDateTime>),
@@ -207,11 +149,16 @@ fn record_each(
                     .execute(conn)?;
                 ("failed", Some(reason), changed)
             }
-            Record::Retry { reason, at } => {
+            Record::Retry {
+                reason,
+                at,
+                maybe_sent,
+            } => {
                 diesel::update(this)
                     .set((
                         invitations::next_attempt_at.eq(at),
                         invitations::last_error.eq(reason),
+                        invitations::maybe_sent.eq(maybe_sent),
                         invitations::lease_owner.eq(None::<String>),
                         invitations::lease_expires_at.eq(None::<NaiveDateTime>),
                     ))

@@ -4,13 +4,22 @@
 //! Postmark's own error codes decide the outcome: per message, 406
 //! (inactive recipient) and 300 (invalid email request) fail that
 //! recipient for good and any other code is retried; for the whole request
-//! (HTTP 422), codes that concern the token or the account pause sending,
-//! maintenance and rate limiting are retried, the rest reject the batch.
+//! (HTTP 422), codes that concern the token, the account, the sender or the
+//! stream pause sending, rate limiting pauses for a while, maintenance is
+//! retried, the rest reject the batch.
+//!
+//! Each message carries the batch id in its metadata, so a batch whose
+//! answer was lost is looked up with the outbound message search
+//! ([`search`]) before anything is sent again.
+
+mod search;
 
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, Answer};
-use crate::dispatch::provider::{Batch, BatchError, Message, Outcome, Provider};
+use crate::dispatch::provider::{
+    Batch, BatchError, Message, Outcome, PauseCause, Provider, Recovery,
+};
 
 const NAME: &str = "postmark";
 /// Postmark's documented limit per batch request.
@@ -26,8 +35,23 @@ const RECIPIENT_CODES: [i64; 2] = [406, 300];
 /// confirmed, 405 not allowed to send (e.g. out of credits), 412 account
 /// pending approval, 413 account may not send.
 const ACCOUNT_CODES: [i64; 6] = [10, 400, 401, 405, 412, 413];
-/// Codes that pass with time: 100 maintenance, 429 rate limit exceeded.
-const TRANSIENT_CODES: [i64; 2] = [100, 429];
+/// Codes that pass with time: 100 maintenance.
+const TRANSIENT_CODES: [i64; 1] = [100];
+/// 429: rate limit exceeded.
+const RATE_LIMIT_CODE: i64 = 429;
+/// 1235: the message stream does not exist on this server.
+const UNKNOWN_STREAM_CODE: i64 = 1235;
+/// 300 is "Invalid email request"; when its message names the From
+/// address, our sender is wrong, not the recipient.
+const INVALID_REQUEST_CODE: i64 = 300;
+
+/// Whether a code (with its message) is about our configuration: the token,
+/// the account, the sender or the stream.
+fn is_configuration(code: i64, message: &str) -> bool {
+    ACCOUNT_CODES.contains(&code)
+        || code == UNKNOWN_STREAM_CODE
+        || (code == INVALID_REQUEST_CODE && message.contains("'From'"))
+}
 
 /// Sends through Postmark's batch API.
 #[derive(Debug, Clone)]
@@ -53,7 +77,7 @@ impl Postmark {
         }
     }
 
-    fn email<'a>(&'a self, from: &'a str, message: &'a Message) -> Email<'a> {
+    fn email<'a>(&'a self, from: &'a str, batch_id: &'a str, message: &'a Message) -> Email<'a> {
         Email {
             from,
             to: &message.to,
@@ -64,6 +88,7 @@ impl Postmark {
             tag: TAG,
             metadata: Metadata {
                 invitation_id: &message.invitation_id,
+                batch: batch_id,
             },
         }
     }
@@ -85,6 +110,8 @@ struct Email<'a> {
 #[derive(Serialize)]
 struct Metadata<'a> {
     invitation_id: &'a str,
+    /// The batch id, which [`search`] filters on.
+    batch: &'a str,
 }
 
 /// One entry of a batch answer, and also the body of an error answer.
@@ -108,6 +135,14 @@ impl Provider for Postmark {
         MAX_BATCH
     }
 
+    fn recovery(&self) -> Recovery {
+        Recovery::Search
+    }
+
+    async fn accepted(&self, batch: Batch<'_>) -> Result<Vec<Option<String>>, BatchError> {
+        search::accepted(self, batch).await
+    }
+
     async fn send(&self, batch: Batch<'_>) -> Result<Vec<Outcome>, BatchError> {
         http::check_size(NAME, batch.messages.len(), MAX_BATCH)?;
         if batch.messages.is_empty() {
@@ -116,7 +151,7 @@ impl Provider for Postmark {
         let emails: Vec<Email<'_>> = batch
             .messages
             .iter()
-            .map(|message| self.email(batch.from, message))
+            .map(|message| self.email(batch.from, batch.batch_id, message))
             .collect();
         let request = self
             .client
@@ -134,19 +169,19 @@ impl Provider for Postmark {
 
 /// The outcomes of a 200 answer, matched to the messages by position.
 fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError> {
+    // A 200 means Postmark took the request: an answer we cannot match to
+    // the messages leaves their outcome unknown, settled by a search.
     let Some(results) = answer.json::<Vec<PostmarkResult>>() else {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: answer.reason(NAME, Some("the answer is not a list of results")),
-            after: None,
         });
     };
     if results.len() != expected {
-        return Err(BatchError::Retry {
+        return Err(BatchError::Unknown {
             reason: format!(
                 "{NAME} answered {} results for {expected} messages",
                 results.len()
             ),
-            after: None,
         });
     }
     let nothing_sent = results.iter().all(|r| r.error_code != 0);
@@ -155,10 +190,17 @@ fn outcomes(answer: &Answer, expected: usize) -> Result<Vec<Outcome>, BatchError
         // burn each invitation's attempts on a problem only ops can fix.
         if let Some(account) = results
             .iter()
-            .find(|r| ACCOUNT_CODES.contains(&r.error_code))
+            .find(|r| is_configuration(r.error_code, &r.message))
         {
+            return Err(http::configuration(code_reason(account)));
+        }
+        // Every message refused because we send too fast: slow down
+        // without spending an attempt.
+        if let Some(limited) = results.iter().find(|r| r.error_code == RATE_LIMIT_CODE) {
             return Err(BatchError::Paused {
-                reason: code_reason(account),
+                reason: code_reason(limited),
+                cause: PauseCause::RateLimit,
+                after: answer.retry_after(),
             });
         }
     }
@@ -170,9 +212,11 @@ fn outcome(result: PostmarkResult) -> Outcome {
         0 => Outcome::Sent {
             message_id: result.message_id.filter(|id| !id.is_empty()),
         },
-        code if RECIPIENT_CODES.contains(&code) => Outcome::Failed {
-            reason: code_reason(&result),
-        },
+        code if RECIPIENT_CODES.contains(&code) && !is_configuration(code, &result.message) => {
+            Outcome::Failed {
+                reason: code_reason(&result),
+            }
+        }
         _ => Outcome::Retry {
             reason: code_reason(&result),
             after: None,
@@ -197,8 +241,14 @@ fn request_error(answer: &Answer) -> BatchError {
     match error {
         Some(error) if answer.status == reqwest::StatusCode::UNPROCESSABLE_ENTITY => {
             let reason = answer.reason(NAME, detail);
-            if ACCOUNT_CODES.contains(&error.error_code) {
-                BatchError::Paused { reason }
+            if is_configuration(error.error_code, &error.message) {
+                http::configuration(reason)
+            } else if error.error_code == RATE_LIMIT_CODE {
+                BatchError::Paused {
+                    reason,
+                    cause: PauseCause::RateLimit,
+                    after: answer.retry_after(),
+                }
             } else if TRANSIENT_CODES.contains(&error.error_code) {
                 BatchError::Retry {
                     reason,
