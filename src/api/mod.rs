@@ -5,12 +5,14 @@ pub mod accept;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod import_actions;
 pub mod imports;
 pub mod invitations;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod reports;
+pub mod suppressions;
 pub mod upload;
 pub mod users;
 pub mod views;
@@ -36,8 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(imports::list_imports)
     .service(imports::get_import)
     .service(reports::get_report)
-    .service(invitations::cancel_import)
-    .service(invitations::resend_import)
+    .service(import_actions::cancel_import)
+    .service(import_actions::resend_import)
     .service(invitations::list_invitations)
     .service(invitations::revoke_invitation)
     .service(invitations::resend_invitation)
@@ -45,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(accept::accept_invitation)
     .service(users::add_users)
     .service(users::list_users)
+    .service(suppressions::list_suppressions)
+    .service(suppressions::lift_suppression)
     .service(webhooks::scope())
     .service(health::healthz)
     .service(health::readyz)

@@ -333,4 +333,35 @@ pub struct ImportAction {
     pub changed: usize,
     /// The import after the action.
     pub import: ImportView,
+    /// Cancel only: of the invitations revoked, how many were in a batch
+    /// already being handed to the provider. They could not be stopped and
+    /// may still arrive; their links answer that they were revoked (410).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0)]
+    pub in_flight: Option<usize>,
+    /// Resend only: invitations not sent again, by why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedView>,
+}
+
+/// Invitations a re-send left alone, as an import would have: the address
+/// is suppressed, belongs to a user, or has another open invitation.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SkippedView {
+    #[schema(example = 1)]
+    pub suppressed: usize,
+    #[schema(example = 0)]
+    pub existing_user: usize,
+    #[schema(example = 2)]
+    pub already_invited: usize,
+}
+
+impl From<crate::db::resend::Skipped> for SkippedView {
+    fn from(s: crate::db::resend::Skipped) -> SkippedView {
+        SkippedView {
+            suppressed: s.suppressed,
+            existing_user: s.existing_user,
+            already_invited: s.already_invited,
+        }
+    }
 }

@@ -13,7 +13,10 @@ pub mod metrics;
 pub mod models;
 mod record_pg;
 pub mod reports;
+pub mod resend;
+pub mod revoke;
 pub mod schema;
+pub mod suppressions;
 pub mod users;
 
 use diesel::connection::SimpleConnection;

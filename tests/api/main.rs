@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod cancel_in_flight;
 mod dispatch;
 mod errors;
 mod fakes;
@@ -12,6 +13,7 @@ mod imports;
 mod isolation;
 mod lifecycle;
 mod reports;
+mod resend_rules;
 mod tricky_files;
 mod users;
 mod webhooks;

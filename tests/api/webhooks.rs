@@ -5,7 +5,7 @@
 //! change nothing.
 
 mod refusals;
-mod senders;
+pub mod senders;
 
 use crate::both_backends;
 use crate::helpers::{statuses, Backend};

@@ -3,10 +3,30 @@
 //! and Postmark sends them as `Authorization: Basic ...`, which is checked
 //! against the configured pair.
 //!
-//! Postmark posts one JSON object per event, told apart by `RecordType`:
-//! `Delivery`, `Bounce` (with a bounce `Type`), `SpamComplaint`, and others
-//! we do not act on (`Open`, `Click`, `SubscriptionChange`). Our messages
-//! carry the invitation id in `Metadata.invitation_id`.
+//! Postmark posts one JSON object per event, told apart by `RecordType`.
+//! Our messages carry the invitation id in `Metadata.invitation_id`. What
+//! each record does here:
+//!
+//! - `Delivery`: delivered.
+//! - `Bounce`: by its `Type`: `HardBounce`, `BadEmailAddress` and
+//!   `ManuallyDeactivated` bounce and suppress; `SpamComplaint` complains;
+//!   `Unsubscribe` suppresses the address; `Unknown`, `Blocked` and
+//!   `DMARCPolicy` (the message was refused, maybe not for good) bounce
+//!   without suppressing; the others (`SoftBounce`, `Transient`,
+//!   `DnsError`, `AutoResponder`, ...) are transient or not about the
+//!   address and deliberately ignored.
+//! - `SpamComplaint`: complained and suppressed.
+//! - `SubscriptionChange`: "A subscription change is recorded when an email
+//!   address is added or removed from a Message Stream's Suppression list
+//!   [...] The SuppressSending field will inform whether that was a
+//!   deactivation or reactivation" (Postmark's subscription change
+//!   webhook). With `SuppressSending: true`, by its `SuppressionReason`:
+//!   `HardBounce` bounces, `SpamComplaint` complains, anything else
+//!   (`ManualSuppression`, an unsubscribe) suppresses the address only.
+//!   A reactivation (`SuppressSending: false`) is deliberately ignored:
+//!   lifting our suppression is an administrator's
+//!   `DELETE /suppressions/{email}`.
+//! - `Open`, `Click`: not about delivery; deliberately ignored.
 //!
 //! Postmark gives deliveries no event id, so an event's id is a hash of its
 //! `RecordType`, `MessageID` and time (`DeliveredAt`, or `BouncedAt` for
@@ -70,6 +90,9 @@ struct Record {
     delivered_at: Option<String>,
     bounced_at: Option<String>,
     received_at: Option<String>,
+    changed_at: Option<String>,
+    suppress_sending: Option<bool>,
+    suppression_reason: Option<String>,
     metadata: Option<HashMap<String, Value>>,
 }
 
@@ -94,20 +117,31 @@ fn event(record: Record) -> DeliveryEvent {
         "Delivery" => EventKind::Delivered,
         "SpamComplaint" => EventKind::Complained,
         "Bounce" => bounce_kind(record.bounce_type.as_deref()),
+        "SubscriptionChange" if record.suppress_sending == Some(true) => {
+            match record.suppression_reason.as_deref() {
+                Some("HardBounce") => EventKind::Bounced,
+                Some("SpamComplaint") => EventKind::Complained,
+                _ => EventKind::Unsubscribed,
+            }
+        }
+        // The others, listed in the module's documentation.
         _ => EventKind::Ignored,
     };
     let time = record
         .delivered_at
         .as_deref()
         .or(record.bounced_at.as_deref())
+        .or(record.changed_at.as_deref())
         .or(record.received_at.as_deref())
         .unwrap_or_default();
     let message_id = record.message_id.as_deref().unwrap_or_default();
     let reason = match kind {
-        EventKind::Bounced | EventKind::Complained => {
-            reason(record.details.as_deref()).or_else(|| reason(record.description.as_deref()))
+        EventKind::Bounced | EventKind::BouncedUndetermined | EventKind::Complained => {
+            reason(record.details.as_deref())
+                .or_else(|| reason(record.description.as_deref()))
+                .or_else(|| reason(record.suppression_reason.as_deref()))
         }
-        EventKind::Delivered | EventKind::Ignored => None,
+        _ => None,
     };
     DeliveryEvent {
         event_id: stable_id(&[record_type, message_id, time]),
@@ -126,6 +160,8 @@ fn bounce_kind(bounce_type: Option<&str>) -> EventKind {
     match bounce_type {
         Some("SpamComplaint") => EventKind::Complained,
         Some(t) if PERMANENT_BOUNCES.contains(&t) => EventKind::Bounced,
+        Some("Unsubscribe") => EventKind::Unsubscribed,
+        Some("Unknown" | "Blocked" | "DMARCPolicy") => EventKind::BouncedUndetermined,
         _ => EventKind::Ignored,
     }
 }
@@ -235,6 +271,8 @@ mod tests {
             ("DnsError", EventKind::Ignored),
             ("AutoResponder", EventKind::Ignored),
             ("SpamNotification", EventKind::Ignored),
+            ("Unsubscribe", EventKind::Unsubscribed),
+            ("Unknown", EventKind::BouncedUndetermined),
         ] {
             assert_eq!(one(bounce(bounce_type)).kind, kind, "{bounce_type}");
         }
@@ -250,6 +288,36 @@ mod tests {
         let open = json!({"RecordType": "Open", "MessageID": "m", "ReceivedAt": "2026-11-26T10:00:00Z",
                           "Metadata": {"invitation_id": "inv-1"}});
         assert_eq!(one(open).kind, EventKind::Ignored);
+    }
+
+    /// Postmark's documented subscription change record.
+    fn subscription_change(suppress: bool, reason: &str) -> Value {
+        json!({
+            "RecordType": "SubscriptionChange", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+            "ServerID": 123456, "MessageStream": "outbound", "ChangedAt": "2026-11-26T16:34:54Z",
+            "Recipient": "ann@x.io", "Origin": "Recipient", "SuppressSending": suppress,
+            "SuppressionReason": reason, "Tag": "my-tag", "Metadata": {"invitation_id": "inv-1"}
+        })
+    }
+
+    #[test]
+    fn a_subscription_change_that_suppresses_sending_is_acted_on_by_its_reason() {
+        let cases = [
+            (true, "HardBounce", EventKind::Bounced),
+            (true, "SpamComplaint", EventKind::Complained),
+            (true, "ManualSuppression", EventKind::Unsubscribed),
+            (false, "ManualSuppression", EventKind::Ignored),
+        ];
+        for (suppress, reason, kind) in cases {
+            let event = one(subscription_change(suppress, reason));
+            assert_eq!(event.kind, kind, "{suppress} {reason}");
+            assert_eq!(event.invitation_id.as_deref(), Some("inv-1"));
+        }
+        let bounce = one(bounce("HardBounce"));
+        assert_ne!(
+            one(subscription_change(true, "HardBounce")).event_id,
+            bounce.event_id
+        );
     }
 
     #[test]

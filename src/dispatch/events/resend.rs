@@ -12,6 +12,29 @@
 //! messages carry the tag `invitation_id`; Resend shows tags either as
 //! `[{"name": ..., "value": ...}]` or as an object `{"name": "value"}`, and
 //! both are read.
+//!
+//! Resend's documented email events, and what each does here (the quotes
+//! are Resend's OpenAPI descriptions):
+//!
+//! - `email.delivered`: delivered.
+//! - `email.bounced`: of `bounce.type` `Permanent`, bounced and suppressed;
+//!   `Undetermined`, bounced but not suppressed (the provider cannot tell
+//!   whether it is for good); `Transient`, ignored (Resend keeps trying and
+//!   reports the outcome).
+//! - `email.complained`: complained and suppressed.
+//! - `email.suppressed`, "Occurs whenever the email is suppressed by
+//!   Resend, such as when the recipient's address is on the account-level
+//!   suppression list": failed, with `suppressed.message` as the reason,
+//!   and suppressed here too.
+//! - `email.failed`, "Occurs whenever the email failed to send due to an
+//!   error such as invalid recipients, API key problems, domain
+//!   verification issues, email quota limits, or other sending failures":
+//!   failed, with `failed.reason` as the reason (it can be re-sent).
+//! - Deliberately ignored: `email.sent` and `email.scheduled` (our own
+//!   record already says sent), `email.delivery_delayed` (Resend keeps
+//!   trying; the outcome follows), `email.opened` and `email.clicked` (not
+//!   about delivery), `email.received` (inbound mail), and the `contact.*`
+//!   and `domain.*` events (not about a message).
 
 use super::{check_timestamp, reason, DeliveryEvent, EventKind, ParseError, VerifyError};
 use base64::engine::general_purpose::STANDARD;
@@ -94,6 +117,18 @@ struct Event {
 struct Data {
     tags: Option<Value>,
     bounce: Option<Bounce>,
+    suppressed: Option<Suppressed>,
+    failed: Option<Failed>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Suppressed {
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failed {
+    reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,16 +150,25 @@ pub fn parse(body: &[u8], event_id: &str) -> Result<Vec<DeliveryEvent>, ParseErr
     let kind = match event.kind.as_deref() {
         Some("email.delivered") => EventKind::Delivered,
         Some("email.complained") => EventKind::Complained,
-        // Resend sends email.bounced for permanent rejections; a bounce
-        // that says it is of another type is not acted on.
         Some("email.bounced") => match bounce.and_then(|b| b.kind.as_deref()) {
             None | Some("Permanent") => EventKind::Bounced,
+            Some("Undetermined") => EventKind::BouncedUndetermined,
             Some(_) => EventKind::Ignored,
         },
+        Some("email.suppressed") => EventKind::Suppressed,
+        Some("email.failed") => EventKind::Failed,
+        // The others, listed in the module's documentation.
         _ => EventKind::Ignored,
     };
+    let data = &event.data;
     let reason = match kind {
-        EventKind::Bounced => reason(bounce.and_then(|b| b.message.as_deref())),
+        EventKind::Bounced | EventKind::BouncedUndetermined => {
+            reason(bounce.and_then(|b| b.message.as_deref()))
+        }
+        EventKind::Suppressed => {
+            reason(data.suppressed.as_ref().and_then(|s| s.message.as_deref()))
+        }
+        EventKind::Failed => reason(data.failed.as_ref().and_then(|f| f.reason.as_deref())),
         _ => None,
     };
     Ok(vec![DeliveryEvent {
@@ -293,11 +337,25 @@ mod tests {
                                           "subType": "General", "type": "Permanent"}});
         let transient = json!({"bounce": {"message": "Mailbox full", "subType": "MailboxFull",
                                           "type": "Transient"}});
+        let undetermined = json!({"bounce": {"message": "The bounce could not be classified.",
+                                             "subType": "Undetermined", "type": "Undetermined"}});
         let cases = [
             (event("email.delivered", json!({})), EventKind::Delivered),
             (event("email.bounced", permanent), EventKind::Bounced),
             (event("email.bounced", json!({})), EventKind::Bounced),
             (event("email.bounced", transient), EventKind::Ignored),
+            (
+                event("email.bounced", undetermined),
+                EventKind::BouncedUndetermined,
+            ),
+            (
+                event("email.suppressed", suppressed()),
+                EventKind::Suppressed,
+            ),
+            (event("email.failed", failed()), EventKind::Failed),
+            (event("email.sent", json!({})), EventKind::Ignored),
+            (event("email.scheduled", json!({})), EventKind::Ignored),
+            (event("email.clicked", json!({})), EventKind::Ignored),
             (event("email.complained", json!({})), EventKind::Complained),
             (event("email.opened", json!({})), EventKind::Ignored),
             (
@@ -314,6 +372,32 @@ mod tests {
             assert_eq!(parsed.kind, kind, "{payload}");
             assert_eq!(parsed.event_id, "msg_1");
         }
+    }
+
+    /// `WebhookEventSuppressed` of Resend's OpenAPI document: `type` is
+    /// `Suppressed` or `OnAccountSuppressionList`, `reason`
+    /// `previous_bounce` or `previous_complaint`.
+    fn suppressed() -> Value {
+        json!({"suppressed": {"diagnosticCode": [],
+            "message": "The recipient is on the account-level suppression list.",
+            "reason": "previous_bounce", "type": "OnAccountSuppressionList"}})
+    }
+
+    /// `WebhookEventFailed`: "Reason for the email failure (e.g.,
+    /// `reached_daily_quota`)".
+    fn failed() -> Value {
+        json!({"failed": {"reason": "reached_daily_quota"}})
+    }
+
+    #[test]
+    fn suppressed_and_failed_events_keep_their_explanation() {
+        let suppressed = one(event("email.suppressed", suppressed()));
+        assert_eq!(
+            suppressed.reason.as_deref(),
+            Some("The recipient is on the account-level suppression list.")
+        );
+        let failed = one(event("email.failed", failed()));
+        assert_eq!(failed.reason.as_deref(), Some("reached_daily_quota"));
     }
 
     #[test]

@@ -9,9 +9,30 @@
 //!
 //! SendGrid posts a JSON array of events. Each has `event` (`delivered`,
 //! `bounce`, `spamreport`, `open`, ...), a unique `sg_event_id`, and our
-//! custom argument `invitation_id` as a top-level key. A `bounce` of
-//! `"type": "blocked"` is a temporary block by the receiving server, not a
-//! bad address, and is not acted on.
+//! custom argument `invitation_id` as a top-level key.
+//!
+//! SendGrid's documented events, and what each does here:
+//!
+//! - `delivered`: delivered.
+//! - `bounce`: bounced and suppressed; but a `bounce` of `"type":
+//!   "blocked"` is a temporary block by the receiving server, not a bad
+//!   address, and is deliberately ignored.
+//! - `spamreport`: complained and suppressed.
+//! - `dropped`: "Dropped events occur when your message is not delivered by
+//!   Twilio SendGrid. Dropped events are accompanied by a `reason` property
+//!   [...] Reasons for a dropped message include: Invalid SMTPAPI header,
+//!   Spam Content (if spam checker app enabled), Unsubscribed Address,
+//!   Bounced Address, Spam Reporting Address, Invalid, Recipient List over
+//!   Package Quota" (SendGrid's webhook API). Dropped for an address on
+//!   SendGrid's lists (`Bounced Address`, `Unsubscribed Address`, `Spam
+//!   Reporting Address`): failed, and suppressed here too; for any other
+//!   reason (`Invalid`, ...): failed, with the reason.
+//! - `unsubscribe`, `group_unsubscribe`: the recipient asked for no more
+//!   mail; the address is suppressed, the invitation keeps its state.
+//! - Deliberately ignored: `processed` (our record already says sent),
+//!   `deferred` (SendGrid keeps trying; the outcome follows), `open` and
+//!   `click` (not about delivery), `group_resubscribe` (lifting a
+//!   suppression is an administrator's `DELETE /suppressions/{email}`).
 
 use super::{
     check_timestamp, reason, stable_id, DeliveryEvent, EventKind, ParseError, VerifyError,
@@ -92,6 +113,14 @@ fn read(event: &Map<String, Value>) -> DeliveryEvent {
         "delivered" => EventKind::Delivered,
         "bounce" if text("type") != Some("blocked") => EventKind::Bounced,
         "spamreport" => EventKind::Complained,
+        "dropped" => match text("reason").map(str::trim) {
+            Some("Bounced Address" | "Unsubscribed Address" | "Spam Reporting Address") => {
+                EventKind::Suppressed
+            }
+            _ => EventKind::Failed,
+        },
+        "unsubscribe" | "group_unsubscribe" => EventKind::Unsubscribed,
+        // The others, listed in the module's documentation.
         _ => EventKind::Ignored,
     };
     let event_id = match text("sg_event_id") {
@@ -110,7 +139,9 @@ fn read(event: &Map<String, Value>) -> DeliveryEvent {
         invitation_id: text("invitation_id").map(str::to_owned),
         kind,
         reason: match kind {
-            EventKind::Bounced => reason(text("reason")),
+            EventKind::Bounced | EventKind::Suppressed | EventKind::Failed => {
+                reason(text("reason"))
+            }
             _ => None,
         },
     }
@@ -258,15 +289,37 @@ mod tests {
             {"email": "di@x.io", "event": "spamreport", "sg_event_id": "e4", "invitation_id": "inv-4"},
             {"email": "ann@x.io", "event": "open", "sg_event_id": "e5", "invitation_id": "inv-1"},
             {"email": "ed@x.io", "event": "dropped", "reason": "Bounced Address", "sg_event_id": "e6"},
-            "not an event"
+            "not an event",
+            {"email": "fy@x.io", "event": "dropped", "reason": "Unsubscribed Address", "sg_event_id": "e8"},
+            {"email": "gu@x.io", "event": "dropped", "reason": "Spam Reporting Address", "sg_event_id": "e9"},
+            {"email": "ha@x.io", "event": "dropped", "reason": "Invalid", "sg_event_id": "e10"},
+            {"email": "ig@x.io", "event": "unsubscribe", "sg_event_id": "e11"},
+            {"email": "jo@x.io", "event": "deferred", "response": "400 try again later", "sg_event_id": "e12"},
+            {"email": "ka@x.io", "event": "processed", "sg_event_id": "e13"}
         ]);
         let events = parse(batch.to_string().as_bytes()).unwrap();
         let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
         use EventKind::*;
         assert_eq!(
             kinds,
-            [Delivered, Bounced, Ignored, Complained, Ignored, Ignored, Ignored]
+            [
+                Delivered,
+                Bounced,
+                Ignored,
+                Complained,
+                Ignored,
+                Suppressed,
+                Ignored,
+                Suppressed,
+                Suppressed,
+                Failed,
+                Unsubscribed,
+                Ignored,
+                Ignored
+            ]
         );
+        assert_eq!(events[5].reason.as_deref(), Some("Bounced Address"));
+        assert_eq!(events[9].reason.as_deref(), Some("Invalid"));
         assert_eq!(events[1].event_id, "e2");
         assert_eq!(events[1].invitation_id.as_deref(), Some("inv-2"));
         assert_eq!(events[1].reason.as_deref(), Some("550 5.1.1 unknown user"));
