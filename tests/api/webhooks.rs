@@ -6,6 +6,7 @@
 
 mod refusals;
 pub mod senders;
+mod suppressing;
 
 use crate::both_backends;
 use crate::helpers::{statuses, Backend};
