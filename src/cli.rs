@@ -48,21 +48,25 @@ pub enum AccountsCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.global.log_format);
     let url = DbUrl::parse(&cli.global.database_url);
-    let pool_size = cli.global.database_pool_size;
+    let settings = db::PoolSettings {
+        max_size: cli.global.database_pool_size,
+        wal_limit_bytes: cli.global.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
+        ..db::PoolSettings::default()
+    };
     match cli.command {
         Command::Openapi => {
             println!("{}", crate::api::openapi::json()?);
             Ok(())
         }
         Command::Migrate => {
-            open(&url, pool_size)?;
+            open(&url, settings)?;
             tracing::info!("migrations are up to date");
             Ok(())
         }
         Command::Accounts {
             command: AccountsCommand::Create { name },
         } => {
-            let pool = open(&url, pool_size)?;
+            let pool = open(&url, settings)?;
             let key = db::accounts::generate_key();
             let account = db::accounts::create(&mut *pool.get()?, &name, &key)?;
             println!("Created account {} ({}).", account.name, account.id);
@@ -70,7 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Worker(config) => {
-            let pool = open(&url, pool_size)?;
+            let pool = open(&url, settings)?;
             let dispatcher = crate::dispatch::Dispatcher::new(pool.clone(), &config)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
@@ -85,7 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Serve(config) => {
-            let pool = open(&url, pool_size)?;
+            let pool = open(&url, settings)?;
             bootstrap(&pool, config.bootstrap_api_key.as_deref())?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
@@ -109,11 +113,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 /// Connects and migrates.
-fn open(url: &DbUrl, max_size: Option<u32>) -> anyhow::Result<db::Pool> {
-    let settings = db::PoolSettings {
-        max_size,
-        ..db::PoolSettings::default()
-    };
+fn open(url: &DbUrl, settings: db::PoolSettings) -> anyhow::Result<db::Pool> {
     let pool = db::connect_with(url, settings).context("cannot open the database")?;
     db::migrate(&mut *pool.get()?)?;
     Ok(pool)

@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod macros;
 pub mod accounts;
+mod checkpoint;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
@@ -26,6 +27,8 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
+
+pub use checkpoint::{checkpoint, DEFAULT_WAL_LIMIT_BYTES};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -93,6 +96,7 @@ impl DbUrl {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DbUrl,
+    wal_limit_bytes: u64,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -111,12 +115,15 @@ impl r2d2::ManageConnection for Manager {
                 // WAL lets readers go on while an import writes; a long busy
                 // timeout queues writers instead of failing them. Checkpoints
                 // run in the background (see `checkpoint`), not inside the
-                // commit of whichever request crosses the threshold.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 60000; PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-                )
+                // commit of whichever request crosses the threshold; the
+                // journal size limit is the WAL size past which they truncate.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA page_size = 16384; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
+                     PRAGMA journal_size_limit = {};",
+                    self.wal_limit_bytes
+                ))
                 .map_err(Self::Error::QueryError)?;
                 DbConnection::Sqlite(conn)
             }
@@ -134,6 +141,9 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// How long a SQLite connection waits for a lock before giving up, in ms.
+const BUSY_TIMEOUT_MS: u64 = 60_000;
+
 /// How the pool is sized and how long a caller waits for a connection.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -141,6 +151,9 @@ pub struct PoolSettings {
     pub max_size: Option<u32>,
     /// How long `get` waits for a free connection.
     pub timeout: Duration,
+    /// SQLite: the write-ahead log size past which [`checkpoint`] empties
+    /// it (default [`DEFAULT_WAL_LIMIT_BYTES`]).
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for PoolSettings {
@@ -148,6 +161,7 @@ impl Default for PoolSettings {
         PoolSettings {
             max_size: None,
             timeout: Duration::from_secs(30),
+            wal_limit_bytes: DEFAULT_WAL_LIMIT_BYTES,
         }
     }
 }
@@ -183,19 +197,11 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(timeout)
-        .build(Manager { url: url.clone() })?;
+        .build(Manager {
+            url: url.clone(),
+            wal_limit_bytes: settings.wal_limit_bytes,
+        })?;
     Ok(pool)
-}
-
-/// Copies SQLite's write-ahead log back into the database file without
-/// blocking readers or writers (a no-op on PostgreSQL). Long-running
-/// processes call it every second or so, since commits do not.
-pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
-    let mut conn = pool.get()?;
-    if let DbConnection::Sqlite(c) = &mut *conn {
-        c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
-    }
-    Ok(())
 }
 
 /// Runs the pending migrations of the connection's backend.

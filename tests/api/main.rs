@@ -16,5 +16,6 @@ mod reports;
 mod resend_rules;
 mod tricky_files;
 mod users;
+mod wal_bound;
 mod webhooks;
 mod workers;
