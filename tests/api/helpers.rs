@@ -374,7 +374,8 @@ pub fn postgres_available() -> bool {
     true
 }
 
-fn create_database(admin: &str, name: &str) -> String {
+/// Creates the database `name` on the server of `admin`; returns its URL.
+pub fn create_database(admin: &str, name: &str) -> String {
     let mut conn = diesel::PgConnection::establish(admin).expect("connect to TEST_POSTGRES_URL");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)

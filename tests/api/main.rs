@@ -12,6 +12,7 @@ mod health_and_contract;
 mod imports;
 mod isolation;
 mod lifecycle;
+mod migrations;
 mod reports;
 mod resend_rules;
 mod tricky_files;
