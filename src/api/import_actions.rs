@@ -3,12 +3,14 @@
 
 use super::auth::Authenticated;
 use super::imports::find as find_import;
-use super::views::{ImportAction, ImportView};
+use super::views::ImportView;
 use super::{blocking, ApiError, Problem};
 use crate::db::lifecycle::Target;
 use crate::db::{now, resend, revoke};
 use crate::startup::AppState;
 use actix_web::{post, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// States a whole import's resend sends again.
 const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
@@ -103,4 +105,45 @@ pub async fn resend_import(
         in_flight: None,
         skipped: Some(resent.skipped.into()),
     }))
+}
+
+/// What a bulk action on an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportAction {
+    /// How many invitations changed.
+    #[schema(example = 12)]
+    pub changed: usize,
+    /// The import after the action.
+    pub import: ImportView,
+    /// Cancel only: of the invitations revoked, how many were in a batch
+    /// already being handed to the provider. They could not be stopped and
+    /// may still arrive; their links answer that they were revoked (410).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0)]
+    pub in_flight: Option<usize>,
+    /// Resend only: invitations not sent again, by why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedView>,
+}
+
+/// Invitations a re-send left alone, as an import would have: the address
+/// is suppressed, belongs to a user, or has another open invitation.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SkippedView {
+    #[schema(example = 1)]
+    pub suppressed: usize,
+    #[schema(example = 0)]
+    pub existing_user: usize,
+    #[schema(example = 2)]
+    pub already_invited: usize,
+}
+
+impl From<crate::db::resend::Skipped> for SkippedView {
+    fn from(s: crate::db::resend::Skipped) -> SkippedView {
+        SkippedView {
+            suppressed: s.suppressed,
+            existing_user: s.existing_user,
+            already_invited: s.already_invited,
+        }
+    }
 }

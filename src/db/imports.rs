@@ -1,6 +1,7 @@
 //! Imports: writing a classified file (import, entries and queued
 //! invitations in one transaction), reading one, and the history.
 
+use super::address_rule::{expire_account, lock_account, PENDING};
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
@@ -20,9 +21,6 @@ fn batch_size(conn: &DbConnection) -> usize {
         DbConnection::Pg(_) => 20_000,
     }
 }
-
-/// Invitation statuses that still block a new invitation to the address.
-pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
 
 /// An uploaded file, decoded, with what identifies it.
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +80,6 @@ fn write_import(
 ) -> Result<Created, DbError> {
     write_transaction(conn, |conn| {
         lock_account(conn, account_id)?;
-        // An invitation past its expiry but not yet swept would still hold
-        // the address's one open place (see the open-invitation index).
         expire_account(conn, account_id, now())?;
         if let Some(key) = upload.idempotency_key {
             if let Some(first) = find_by_idempotency_key(conn, account_id, key)? {
@@ -180,37 +176,6 @@ fn find_by_idempotency_key(
         .select(Import::as_select())
         .first(conn)
         .optional()
-}
-
-/// Serialises imports and re-sends of one account on PostgreSQL, so two
-/// concurrent uploads cannot both invite the same address. (SQLite has one
-/// writer.)
-pub(super) fn lock_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
-    use super::schema::accounts;
-    if let DbConnection::Pg(pg) = conn {
-        accounts::table
-            .filter(accounts::id.eq(account_id))
-            .select(accounts::id)
-            // Not FOR UPDATE: that would also block the key-share locks
-            // of foreign-key checks (an accept inserting a user) and
-            // deadlock with them.
-            .for_no_key_update()
-            .first::<String>(pg)?;
-    }
-    Ok(())
-}
-
-/// Marks the account's sent invitations whose expiry has passed `expired`
-/// now, rather than at the next sweep.
-pub(super) fn expire_account(
-    conn: &mut DbConnection,
-    account_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    use super::lifecycle::{self, Change, Target};
-    let target = Target::AccountExpiredBy { account_id, now };
-    let change = Change::new(&["sent", "delivered"], "expired");
-    Ok(lifecycle::apply(conn, target, &change, now)?.len())
 }
 
 /// The account's users, suppressed addresses and pending invitations, by

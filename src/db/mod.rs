@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod macros;
 pub mod accounts;
+pub mod address_rule;
 mod checkpoint;
 pub mod dispatch;
 pub mod events;

@@ -4,7 +4,7 @@
 //! invitation per address and account, this keeps a re-send from ever
 //! putting two working links in one person's hands.
 
-use super::imports::{expire_account, lock_account, PENDING};
+use super::address_rule::{expire_account, lock_account, PENDING};
 use super::lifecycle::{self, Change, Moved, Target};
 use super::schema::{invitations, suppressions, users};
 use super::{write_transaction, DbConnection};
