@@ -11,6 +11,7 @@ use super::schema::{import_entries, invitations};
 use super::{write_transaction, DbConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use std::collections::HashSet;
 
 /// What a revoke or cancel did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,8 +52,25 @@ pub const SENT_THOUGH_REVOKED: &str =
 /// answers 410 Gone, not 404) with when it was sent, and the report says
 /// so. The invitation stays `revoked`; its counts do not move.
 pub fn seal_revoked(conn: &mut DbConnection, records: &[(Claimed, Record)]) -> QueryResult<usize> {
+    let sent: Vec<&str> = records
+        .iter()
+        .filter(|(_, record)| matches!(record, Record::Sent { .. }))
+        .map(|(claimed, _)| claimed.id.as_str())
+        .collect();
+    if sent.is_empty() {
+        return Ok(0);
+    }
+    // One query for the batch; almost always nothing was revoked meanwhile.
+    let revoked: HashSet<String> = invitations::table
+        .filter(invitations::id.eq_any(&sent))
+        .filter(invitations::status.eq("revoked"))
+        .filter(invitations::token_hash.is_null())
+        .select(invitations::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let mut sealed = 0;
-    for (claimed, record) in records {
+    for (claimed, record) in records.iter().filter(|(c, _)| revoked.contains(&c.id)) {
         let Record::Sent {
             message_id,
             token_hash,

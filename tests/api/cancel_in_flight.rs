@@ -15,7 +15,7 @@ both_backends!(
 );
 
 /// How long the fake Postmark takes to answer a batch.
-const SLOW: Duration = Duration::from_secs(2);
+const SLOW: Duration = Duration::from_secs(3);
 
 async fn cancelling_during_an_in_flight_batch_counts_it_and_its_links_answer_revoked(
     backend: Backend,
