@@ -22,7 +22,10 @@
 //!   invitation `sent` (polled every 100 ms), as invitations per second,
 //! - the workers' CPU time (utime + stime from `/proc/<pid>/stat`, read
 //!   before they are stopped) per 1,000 invitations,
-//! - invitations the fake received more than once.
+//! - invitations the fake received more than once,
+//! - on SQLite, the largest the write-ahead log file got (sampled at each
+//!   poll) and the database file's size at the end: the log must stay
+//!   under 256 MB or twice the database, whichever is larger.
 //!
 //! It checks the target of at least 10,000 invitations per second with one
 //! worker on SQLite; a missed target is only reported. The exit status is
@@ -159,6 +162,8 @@ struct Row {
     cpu_secs: f64,
     duplicates: u64,
     requests: u64,
+    /// SQLite: the WAL file's peak size and the database file's final size.
+    wal: Option<(u64, u64)>,
 }
 
 impl Row {
@@ -181,7 +186,18 @@ impl Row {
             self.requests,
             self.duplicates
         );
+        if let Some((peak, db)) = self.wal {
+            println!(
+                "  WAL peak {:.1} MB for a {:.1} MB database",
+                mb(peak),
+                mb(db)
+            );
+        }
     }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 async fn run_one(
@@ -197,12 +213,28 @@ async fn run_one(
     let import_id = import(bin, database.url(), dir.path(), file, count).await?;
     let fake = FakePostmark::start().await;
     let mut conn = connect(database.url())?;
+    let db_file = match &database {
+        Database::Sqlite { url } => Some(url.trim_start_matches("sqlite://").to_owned()),
+        Database::Postgres { .. } => None,
+    };
+    let mut wal = db_file.as_ref().map(|file| Wal {
+        file: format!("{file}-wal"),
+        peak: 0,
+    });
 
     let started = Instant::now();
     let mut processes = (0..workers)
         .map(|i| start_worker(bin, database.url(), &fake.uri(), dir.path(), i))
         .collect::<Result<Vec<_>>>()?;
-    let sent = wait_until_sent(&mut conn, &import_id, count, &mut processes, started).await;
+    let sent = wait_until_sent(
+        &mut conn,
+        &import_id,
+        count,
+        &mut processes,
+        started,
+        wal.as_mut(),
+    )
+    .await;
     let cpu_secs = processes
         .iter()
         .map(|p| cpu_secs(p.pid(), ticks))
@@ -247,7 +279,18 @@ async fn run_one(
         cpu_secs,
         duplicates: tally.duplicates,
         requests: tally.requests,
+        wal: wal.zip(db_file).map(|(wal, db)| (wal.peak, file_size(&db))),
     })
+}
+
+/// The SQLite write-ahead log file, and the largest it was seen.
+struct Wal {
+    file: String,
+    peak: u64,
+}
+
+fn file_size(path: &str) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// Queues `count` invitations through a server whose dispatcher is off,
@@ -334,8 +377,12 @@ async fn wait_until_sent(
     count: usize,
     workers: &mut [Process],
     started: Instant,
+    mut wal: Option<&mut Wal>,
 ) -> Result<f64> {
     loop {
+        if let Some(wal) = wal.as_deref_mut() {
+            wal.peak = wal.peak.max(file_size(&wal.file));
+        }
         let (sent, failed): (i64, i64) = imports::table
             .find(import_id)
             .select((imports::sent, imports::failed))
@@ -478,19 +525,32 @@ impl Respond for PostmarkBatch {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<9} {:>7} {:>11} {:>7} {:>11} {:>15} {:>10}",
-        "backend", "workers", "invitations", "secs", "inv_per_sec", "cpu_ms_per_1000", "duplicates"
+        "{:<9} {:>7} {:>11} {:>7} {:>11} {:>15} {:>10} {:>11} {:>9}",
+        "backend",
+        "workers",
+        "invitations",
+        "secs",
+        "inv_per_sec",
+        "cpu_ms_per_1000",
+        "duplicates",
+        "wal_peak_mb",
+        "db_mb"
     );
     for row in rows {
+        let (wal, db) = row.wal.map_or(("-".into(), "-".into()), |(wal, db)| {
+            (format!("{:.1}", mb(wal)), format!("{:.1}", mb(db)))
+        });
         println!(
-            "{:<9} {:>7} {:>11} {:>7.2} {:>11.0} {:>15.1} {:>10}",
+            "{:<9} {:>7} {:>11} {:>7.2} {:>11.0} {:>15.1} {:>10} {:>11} {:>9}",
             row.backend,
             row.workers,
             row.invitations,
             row.secs,
             row.per_sec(),
             row.cpu_ms_per_1000(),
-            row.duplicates
+            row.duplicates,
+            wal,
+            db
         );
     }
 }

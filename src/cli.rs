@@ -118,6 +118,7 @@ fn pool_settings(global: &GlobalConfig) -> db::PoolSettings {
             0 => None,
             n => Some(secs(n)),
         },
+        wal_limit_bytes: global.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
     }
 }
 

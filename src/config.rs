@@ -44,6 +44,12 @@ pub struct GlobalConfig {
     )]
     pub database_pool_timeout_secs: u64,
 
+    /// SQLite: the write-ahead log size, in MiB, past which the background
+    /// checkpoint empties it, so the log stays near this size however busy
+    /// the database is.
+    #[arg(long, env = "SQLITE_WAL_LIMIT_MB", default_value_t = 64, global = true)]
+    pub sqlite_wal_limit_mb: u64,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -1,15 +1,15 @@
-//! Administering invitations: find, revoke and resend them, one at a time
-//! or for a whole import.
+//! Administering invitations one at a time: find, revoke and resend them
+//! (a whole import's are in `import_actions`).
 
 use super::auth::Authenticated;
-use super::imports::find as find_import;
 use super::pagination;
 use super::reports::parse_statuses;
-use super::views::{ImportAction, ImportView, InvitationView, InvitationsPage};
+use super::views::{InvitationView, InvitationsPage};
 use super::{blocking, ApiError, Problem};
 use crate::db::invitations::{self, Filter};
-use crate::db::lifecycle::{self, Change, Target};
-use crate::db::now;
+use crate::db::lifecycle::Target;
+use crate::db::resend::{self, Skipped};
+use crate::db::{now, revoke};
 use crate::domain::{EmailAddress, EntryStatus};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
@@ -21,8 +21,6 @@ use utoipa::IntoParams;
 const REVOCABLE: &[&str] = &["queued", "sent", "delivered"];
 /// States an invitation can be sent again from: failed, expired or unanswered.
 const RESENDABLE: &[&str] = &["failed", "expired", "sent", "delivered"];
-/// States a whole import's resend sends again.
-const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
 
 /// Filters and paging of the invitation list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -104,7 +102,9 @@ pub async fn list_invitations(
     }))
 }
 
-/// Revoke an invitation: its link stops working, and one still queued is not sent.
+/// Revoke an invitation: its link stops working, and one still queued is
+/// not sent. One in a batch already being handed to the provider may
+/// still arrive; its link then answers that it was revoked.
 #[utoipa::path(
     delete, path = "/invitations/{id}", tag = "invitations",
     params(("id" = String, Path, description = "The invitation's id")),
@@ -123,17 +123,22 @@ pub async fn revoke_invitation(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_one(
-        &state,
-        auth.0.id,
-        id.into_inner(),
-        Change::new(REVOCABLE, "revoked"),
-    )
-    .await
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let (revoked, current) = blocking(&state, move |conn| {
+        let target = Target::One {
+            account_id: &account_id,
+            id: &id,
+        };
+        let revoked = revoke::revoke(conn, target, REVOCABLE, now())?;
+        Ok((revoked, invitations::find(conn, &account_id, &id)?))
+    })
+    .await?;
+    answer(revoked.revoked, current, Skipped::default())
 }
 
 /// Send an invitation again with a fresh link (the old one stops working):
-/// for a failed, expired or unanswered invitation.
+/// for a failed, expired or unanswered invitation whose address an import
+/// would invite today.
 #[utoipa::path(
     post, path = "/invitations/{id}/resend", tag = "invitations",
     params(("id" = String, Path, description = "The invitation's id")),
@@ -141,7 +146,7 @@ pub async fn revoke_invitation(
         (status = 200, description = "Queued again", body = InvitationView),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation in this account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The invitation is queued, accepted, revoked, bounced or complained", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The invitation is queued, accepted, revoked, bounced or complained; or its address is suppressed (`invitation-suppressed`), belongs to a user (`existing-user`) or has another open invitation (`already-invited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -152,110 +157,56 @@ pub async fn resend_invitation(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let change = Change::requeue(RESENDABLE, now());
-    change_one(&state, auth.0.id, id.into_inner(), change).await
-}
-
-async fn change_one(
-    state: &AppState,
-    account_id: String,
-    id: String,
-    change: Change<'static>,
-) -> Result<HttpResponse, ApiError> {
-    let (moved, current) = blocking(state, move |conn| {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let (resent, current) = blocking(&state, move |conn| {
         let target = Target::One {
             account_id: &account_id,
             id: &id,
         };
-        let moved = lifecycle::apply(conn, target, &change, now())?;
-        Ok((moved.len(), invitations::find(conn, &account_id, &id)?))
+        let resent = resend::resend(conn, &account_id, target, RESENDABLE, now())?;
+        Ok((resent, invitations::find(conn, &account_id, &id)?))
     })
     .await?;
+    answer(resent.requeued.len(), current, resent.skipped)
+}
+
+/// The invitation after a change, or why nothing changed.
+fn answer(
+    moved: usize,
+    current: Option<invitations::Invitation>,
+    skipped: Skipped,
+) -> Result<HttpResponse, ApiError> {
     let current = current.ok_or_else(|| ApiError::not_found("invitation"))?;
-    if moved == 0 {
-        return Err(ApiError::problem(
-            StatusCode::CONFLICT,
+    if moved > 0 {
+        return Ok(HttpResponse::Ok().json(InvitationView::from(current)));
+    }
+    let (slug, title, detail) = if skipped.suppressed > 0 {
+        (
+            "invitation-suppressed",
+            "Address suppressed",
+            "The address bounced, complained or is refused by the provider; lift it with DELETE /suppressions/{email} first.".to_owned(),
+        )
+    } else if skipped.existing_user > 0 {
+        (
+            "existing-user",
+            "Already a user",
+            "The address already belongs to a user of this account.".to_owned(),
+        )
+    } else if skipped.already_invited > 0 {
+        (
+            "already-invited",
+            "Already invited",
+            "Another invitation to this address is open; resend or revoke that one.".to_owned(),
+        )
+    } else {
+        (
             "invitation-state",
             "Not possible in this state",
             format!(
                 "The invitation is {}, so this action does not apply to it.",
                 current.status
             ),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(InvitationView::from(current)))
-}
-
-/// Stop an import: its invitations still queued are revoked; what was sent stays.
-#[utoipa::path(
-    post, path = "/imports/{id}/cancel", tag = "imports",
-    params(("id" = String, Path, description = "The import's id")),
-    responses(
-        (status = 200, body = ImportAction),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-#[post("/imports/{id}/cancel")]
-#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
-pub async fn cancel_import(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    change_import(
-        &state,
-        auth.0.id,
-        id.into_inner(),
-        Change::new(&["queued"], "revoked"),
-    )
-    .await
-}
-
-/// Send again every failed or expired invitation of an import, with fresh links.
-#[utoipa::path(
-    post, path = "/imports/{id}/resend", tag = "imports",
-    params(("id" = String, Path, description = "The import's id")),
-    responses(
-        (status = 200, body = ImportAction),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-#[post("/imports/{id}/resend")]
-#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
-pub async fn resend_import(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let change = Change::requeue(IMPORT_RESENDABLE, now());
-    change_import(&state, auth.0.id, id.into_inner(), change).await
-}
-
-async fn change_import(
-    state: &AppState,
-    account_id: String,
-    id: String,
-    change: Change<'static>,
-) -> Result<HttpResponse, ApiError> {
-    find_import(state, account_id.clone(), id.clone()).await?;
-    let moved = blocking(state, {
-        let (account_id, id) = (account_id.clone(), id.clone());
-        move |conn| {
-            let target = Target::Import {
-                account_id: &account_id,
-                import_id: &id,
-            };
-            Ok(lifecycle::apply(conn, target, &change, now())?.len())
-        }
-    })
-    .await?;
-    let import = find_import(state, account_id, id).await?;
-    Ok(HttpResponse::Ok().json(ImportAction {
-        changed: moved,
-        import: ImportView::from(import),
-    }))
+        )
+    };
+    Err(ApiError::problem(StatusCode::CONFLICT, slug, title, detail))
 }

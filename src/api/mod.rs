@@ -5,6 +5,7 @@ pub mod accept;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod import_actions;
 pub mod imports;
 pub mod invitations;
 pub mod limits;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod reports;
+pub mod suppressions;
 pub mod upload;
 pub mod users;
 pub mod views;
@@ -34,8 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(imports::list_imports)
         .service(imports::get_import)
         .service(reports::get_report)
-        .service(invitations::cancel_import)
-        .service(invitations::resend_import)
+        .service(import_actions::cancel_import)
+        .service(import_actions::resend_import)
         .service(invitations::list_invitations)
         .service(invitations::revoke_invitation)
         .service(invitations::resend_invitation)
@@ -43,6 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(accept::accept_invitation)
         .service(users::add_users)
         .service(users::list_users)
+        .service(suppressions::list_suppressions)
+        .service(suppressions::lift_suppression)
         .service(webhooks::scope())
         .service(health::healthz)
         .service(health::readyz)

@@ -3,7 +3,8 @@
 //! `openapi/openapi.json`.
 
 use super::webhooks::{self, WebhookAuth};
-use super::{accept, error, health, imports, invitations, reports, users, views};
+use super::{accept, error, health, import_actions, imports, invitations, reports};
+use super::{suppressions, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
@@ -25,8 +26,8 @@ use utoipa_swagger_ui::SwaggerUi;
         imports::list_imports,
         imports::get_import,
         reports::get_report,
-        invitations::cancel_import,
-        invitations::resend_import,
+        import_actions::cancel_import,
+        import_actions::resend_import,
         invitations::list_invitations,
         invitations::revoke_invitation,
         invitations::resend_invitation,
@@ -34,6 +35,8 @@ use utoipa_swagger_ui::SwaggerUi;
         accept::accept_invitation,
         users::add_users,
         users::list_users,
+        suppressions::list_suppressions,
+        suppressions::lift_suppression,
         health::healthz,
         health::readyz,
         super::metrics::prometheus,
@@ -60,7 +63,10 @@ use utoipa_swagger_ui::SwaggerUi;
         views::InvitationsPage,
         views::InvitationPreview,
         views::AcceptedInvitation,
-        views::ImportAction,
+        import_actions::ImportAction,
+        import_actions::SkippedView,
+        suppressions::SuppressionView,
+        suppressions::SuppressionsPage,
         imports::UploadForm,
         EntryStatus,
         ImportStatus,
@@ -74,6 +80,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
         (name = "invitations", description = "Find, revoke and resend invitations"),
+        (name = "suppressions", description = "Addresses that bounced, complained, unsubscribed or that the provider refuses: imports and re-sends skip them"),
         (name = "accept", description = "Public: what an invitation link is for, and accepting it (no API key: the token is the credential)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "webhooks", description = "Delivery events from the email providers, verified the way each provider signs them"),

@@ -328,13 +328,3 @@ pub struct AcceptedInvitation {
     /// Where to send the person next, if the import named a place.
     pub redirect_url: Option<String>,
 }
-
-/// What a bulk action on an import did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportAction {
-    /// How many invitations changed.
-    #[schema(example = 12)]
-    pub changed: usize,
-    /// The import after the action.
-    pub import: ImportView,
-}

@@ -1,12 +1,14 @@
 //! Provider delivery events applied to invitations. Each event is one
 //! transaction: it is recorded as seen (so a replay changes nothing), its
-//! invitation moves with its report entry and its import's counts, and a
-//! bounced or complained address goes on the account's suppression list.
+//! invitation moves with its report entry and its import's counts, and an
+//! address that bounced, complained, unsubscribed or that the provider
+//! refuses goes on the account's suppression list.
 
-use super::lifecycle::{self, first_sighting, suppress, Change, Target};
-use super::schema::invitations;
+use super::lifecycle::{self, Change, Target};
+use super::schema::{invitations, webhook_events};
+use super::suppressions::suppress;
 use super::{write_transaction, DbConnection};
-use crate::dispatch::events::{DeliveryEvent, EventKind};
+use crate::dispatch::events::DeliveryEvent;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
@@ -17,8 +19,8 @@ pub enum Applied {
     /// The invitation moved to the event's status.
     Moved,
     /// The invitation was in a state the event does not move from (already
-    /// bounced, accepted, ...); a bounce or complaint still suppressed the
-    /// address.
+    /// bounced, accepted, ...), or the event only suppresses the address;
+    /// a suppressing event still suppressed it.
     Unchanged,
     /// The event was seen before.
     Replay,
@@ -50,8 +52,7 @@ pub fn apply_all(
 }
 
 /// Applies one event of `provider`: records it as seen, moves the
-/// invitation it names, and suppresses the address of a bounce or
-/// complaint.
+/// invitation it names, and suppresses the address when the event says so.
 #[tracing::instrument(skip(conn, event), fields(event = %event.event_id, kind = ?event.kind))]
 pub fn apply(
     conn: &mut DbConnection,
@@ -59,14 +60,14 @@ pub fn apply(
     event: &DeliveryEvent,
     now: NaiveDateTime,
 ) -> QueryResult<Applied> {
-    let Some(to) = event.kind.status() else {
+    if event.kind.status().is_none() && event.kind.suppression().is_none() {
         return Ok(Applied::Ignored);
-    };
-    match attempt(conn, provider, event, to, now) {
+    }
+    match attempt(conn, provider, event, now) {
         // A copy of the same event, or another event suppressing the same
         // address, committed first; once more sees what it wrote.
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            attempt(conn, provider, event, to, now)
+            attempt(conn, provider, event, now)
         }
         other => other,
     }
@@ -76,7 +77,6 @@ fn attempt(
     conn: &mut DbConnection,
     provider: &str,
     event: &DeliveryEvent,
-    to: &'static str,
     now: NaiveDateTime,
 ) -> QueryResult<Applied> {
     write_transaction(conn, |conn| {
@@ -89,18 +89,27 @@ fn attempt(
         let Some(named) = find(conn, id)? else {
             return Ok(Applied::Unknown);
         };
-        let change = Change {
-            reason: event.reason.as_deref(),
-            ..Change::new(from_states(event.kind), to)
+        let moved = match event.kind.status() {
+            Some(to) => {
+                let change = Change {
+                    reason: event.reason.as_deref(),
+                    ..Change::new(event.kind.from_states(), to)
+                };
+                lifecycle::apply(conn, Target::Invitation(id), &change, now)?
+            }
+            None => Vec::new(),
         };
-        let moved = lifecycle::apply(conn, Target::Invitation(id), &change, now)?;
-        if matches!(event.kind, EventKind::Bounced | EventKind::Complained) {
+        if let Some(why) = event.kind.suppression() {
+            let why = match event.reason.as_deref() {
+                Some(detail) => format!("{why}: {detail}"),
+                None => why.to_owned(),
+            };
             suppress(
                 conn,
                 &named.account_id,
                 &named.email,
                 &named.email_key,
-                to,
+                &why,
                 now,
             )?;
         }
@@ -109,15 +118,6 @@ fn attempt(
             false => Applied::Moved,
         })
     })
-}
-
-/// The states an event moves an invitation from: a delivery only follows
-/// sending; a bounce or complaint may come after the delivery.
-fn from_states(kind: EventKind) -> &'static [&'static str] {
-    match kind {
-        EventKind::Delivered => &["sent"],
-        EventKind::Bounced | EventKind::Complained | EventKind::Ignored => &["sent", "delivered"],
-    }
 }
 
 fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Named>> {
@@ -130,4 +130,29 @@ fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Named>> {
         ))
         .first(conn)
         .optional()
+}
+
+/// Records a provider event id; false when it was seen before (a replay).
+fn first_sighting(
+    conn: &mut DbConnection,
+    provider: &str,
+    event_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let seen = webhook_events::table
+        .find((provider, event_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if seen {
+        return Ok(false);
+    }
+    diesel::insert_into(webhook_events::table)
+        .values((
+            webhook_events::provider.eq(provider),
+            webhook_events::event_id.eq(event_id),
+            webhook_events::received_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }

@@ -1,6 +1,7 @@
 //! Imports: writing a classified file (import, entries and queued
 //! invitations in one transaction), reading one, and the history.
 
+use super::address_rule::{expire_account, lock_account, PENDING};
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations, suppressions, users};
 use super::{now, write_transaction, DbConnection, DbError};
@@ -20,9 +21,6 @@ fn batch_size(conn: &DbConnection) -> usize {
         DbConnection::Pg(_) => 20_000,
     }
 }
-
-/// Invitation statuses that still block a new invitation to the address.
-pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
 
 /// An uploaded file, decoded, with what identifies it.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +80,7 @@ fn write_import(
 ) -> Result<Created, DbError> {
     write_transaction(conn, |conn| {
         lock_account(conn, account_id)?;
+        expire_account(conn, account_id, now())?;
         if let Some(key) = upload.idempotency_key {
             if let Some(first) = find_by_idempotency_key(conn, account_id, key)? {
                 return Ok(if first.content_sha256 == upload.sha256 {
@@ -201,20 +200,6 @@ fn find_by_idempotency_key(
         .select(Import::as_select())
         .first(conn)
         .optional()
-}
-
-/// Serialises imports of one account on PostgreSQL, so two concurrent
-/// uploads cannot both invite the same address. (SQLite has one writer.)
-fn lock_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
-    use super::schema::accounts;
-    if let DbConnection::Pg(pg) = conn {
-        accounts::table
-            .filter(accounts::id.eq(account_id))
-            .select(accounts::id)
-            .for_update()
-            .first::<String>(pg)?;
-    }
-    Ok(())
 }
 
 /// The account's users, suppressed addresses and pending invitations, by

@@ -3,7 +3,7 @@
 //! transaction, and only from the states it is allowed from, so the counts
 //! always agree with the invitations under concurrent events.
 
-use super::schema::{invitations, suppressions, webhook_events};
+use super::schema::{import_entries, invitations};
 use super::{write_transaction, DbConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -23,8 +23,18 @@ pub enum Target<'a> {
         account_id: &'a str,
         import_id: &'a str,
     },
+    /// Some invitations of an account, by id.
+    Ids {
+        account_id: &'a str,
+        ids: &'a [String],
+    },
     /// Every invitation whose expiry has passed.
     ExpiredBy(NaiveDateTime),
+    /// Every invitation of an account whose expiry has passed.
+    AccountExpiredBy {
+        account_id: &'a str,
+        now: NaiveDateTime,
+    },
 }
 
 /// A change of state, with what it writes beside the status.
@@ -73,6 +83,16 @@ pub struct Moved {
     pub email: String,
     pub email_key: String,
     pub status: String,
+    /// Until when a dispatcher holds it (it is being sent right now).
+    pub lease_expires_at: Option<NaiveDateTime>,
+}
+
+impl Moved {
+    /// Whether a dispatcher held it at `now`: its batch may already be
+    /// with the provider.
+    pub fn in_flight(&self, now: NaiveDateTime) -> bool {
+        self.status == "queued" && self.lease_expires_at.is_some_and(|until| until >= now)
+    }
 }
 
 /// Applies `change` to the invitations of `target` that are in one of its
@@ -130,12 +150,22 @@ macro_rules! load_target {
                 .filter(invitations::import_id.eq(import_id))
                 .load($conn),
             Target::Invitation(id) => $query.filter(invitations::id.eq(id)).load($conn),
+            Target::Ids { account_id, ids } => $query
+                .filter(invitations::account_id.eq(account_id))
+                .filter(invitations::id.eq_any(ids))
+                .load($conn),
             Target::ExpiredBy(now) => $query.filter(invitations::expires_at.lt(now)).load($conn),
+            Target::AccountExpiredBy { account_id, now } => $query
+                .filter(invitations::account_id.eq(account_id))
+                .filter(invitations::expires_at.lt(now))
+                .load($conn),
         }
     };
 }
 
-fn select(
+/// The invitations of `target` in one of the `from` states (locked on
+/// PostgreSQL until the transaction ends).
+pub(super) fn select(
     conn: &mut DbConnection,
     target: Target<'_>,
     from: &[&'static str],
@@ -149,6 +179,7 @@ fn select(
             invitations::email,
             invitations::email_key,
             invitations::status,
+            invitations::lease_expires_at,
         ))
         .filter(invitations::status.eq_any(from.to_vec()));
     match conn {
@@ -195,7 +226,6 @@ fn update_invitations(
 }
 
 fn update_entry(conn: &mut DbConnection, m: &Moved, change: &Change<'_>) -> QueryResult<()> {
-    use super::schema::import_entries;
     diesel::update(import_entries::table.find((&m.import_id, m.position)))
         .set((
             import_entries::status.eq(change.to),
@@ -256,57 +286,4 @@ fn count_column(status: &str) -> QueryResult<&'static str> {
         .parse::<EntryStatus>()
         .map(EntryStatus::as_str)
         .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))
-}
-
-/// Puts an address on the account's suppression list (once).
-pub fn suppress(
-    conn: &mut DbConnection,
-    account_id: &str,
-    email: &str,
-    email_key: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let exists = suppressions::table
-        .find((account_id, email_key))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !exists {
-        diesel::insert_into(suppressions::table)
-            .values((
-                suppressions::account_id.eq(account_id),
-                suppressions::email_key.eq(email_key),
-                suppressions::email.eq(email),
-                suppressions::reason.eq(reason),
-                suppressions::created_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Records a provider event id; false when it was seen before (a replay).
-pub fn first_sighting(
-    conn: &mut DbConnection,
-    provider: &str,
-    event_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let seen = webhook_events::table
-        .find((provider, event_id))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if seen {
-        return Ok(false);
-    }
-    diesel::insert_into(webhook_events::table)
-        .values((
-            webhook_events::provider.eq(provider),
-            webhook_events::event_id.eq(event_id),
-            webhook_events::received_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(true)
 }

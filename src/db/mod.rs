@@ -4,6 +4,8 @@
 #[macro_use]
 pub mod macros;
 pub mod accounts;
+pub mod address_rule;
+mod checkpoint;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
@@ -13,7 +15,10 @@ pub mod metrics;
 pub mod models;
 mod record_pg;
 pub mod reports;
+pub mod resend;
+pub mod revoke;
 pub mod schema;
+pub mod suppressions;
 pub mod users;
 
 use diesel::connection::SimpleConnection;
@@ -23,6 +28,8 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
+
+pub use checkpoint::{checkpoint, DEFAULT_WAL_LIMIT_BYTES};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -91,6 +98,7 @@ impl DbUrl {
 pub struct Manager {
     url: DbUrl,
     statement_timeout: Option<Duration>,
+    wal_limit_bytes: u64,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -115,14 +123,17 @@ impl r2d2::ManageConnection for Manager {
                 // timeout (the statement timeout) queues writers instead of
                 // failing them at once. Checkpoints run in the background
                 // (see `checkpoint`), not inside the commit of whichever
-                // request crosses the threshold.
+                // request crosses the threshold; the journal size limit is
+                // the WAL size past which they truncate.
                 let busy_ms = self
                     .statement_timeout
                     .map_or(i32::MAX as u128, |t| t.as_millis());
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA page_size = 16384; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
+                     PRAGMA journal_size_limit = {};",
+                    self.wal_limit_bytes
                 ))
                 .map_err(Self::Error::QueryError)?;
                 DbConnection::Sqlite(conn)
@@ -151,6 +162,9 @@ pub struct PoolSettings {
     /// How long one statement may run (PostgreSQL `statement_timeout`;
     /// SQLite's busy timeout); `None`: no limit.
     pub statement_timeout: Option<Duration>,
+    /// SQLite: the write-ahead log size past which [`checkpoint`] empties
+    /// it (default [`DEFAULT_WAL_LIMIT_BYTES`]).
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for PoolSettings {
@@ -159,6 +173,7 @@ impl Default for PoolSettings {
             max_size: None,
             timeout: Duration::from_secs(10),
             statement_timeout: Some(Duration::from_secs(30)),
+            wal_limit_bytes: DEFAULT_WAL_LIMIT_BYTES,
         }
     }
 }
@@ -197,19 +212,9 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
         .build(Manager {
             url: url.clone(),
             statement_timeout: settings.statement_timeout,
+            wal_limit_bytes: settings.wal_limit_bytes,
         })?;
     Ok(pool)
-}
-
-/// Copies SQLite's write-ahead log back into the database file without
-/// blocking readers or writers (a no-op on PostgreSQL). Long-running
-/// processes call it every second or so, since commits do not.
-pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
-    let mut conn = pool.get()?;
-    if let DbConnection::Sqlite(c) = &mut *conn {
-        c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
-    }
-    Ok(())
 }
 
 /// Whether a query failed because the database is busy or out of reach (a

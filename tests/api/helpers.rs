@@ -92,6 +92,16 @@ impl TestApp {
 
     /// An app whose server settings `configure` may change.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        Self::spawn_tuned(backend, |_| {}, configure).await
+    }
+
+    /// An app whose pool settings `tune` and server settings `configure`
+    /// may change.
+    pub async fn spawn_tuned(
+        backend: Backend,
+        tune: impl FnOnce(&mut db::PoolSettings),
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
         let mut dir = None;
         let mut postgres = None;
         let url = match backend {
@@ -113,11 +123,12 @@ impl TestApp {
         // A short wait for connections: once a test's database is dropped,
         // a dispatcher step still in flight gives up quickly. A small pool:
         // tests run side by side within PostgreSQL's 100 connections.
-        let settings = db::PoolSettings {
+        let mut settings = db::PoolSettings {
             max_size: Some(6),
             timeout: std::time::Duration::from_secs(2),
             ..db::PoolSettings::default()
         };
+        tune(&mut settings);
         let pool = db::connect_with(&DbUrl::parse(&url), settings).expect("pool");
         let url = url.clone();
         db::migrate(&mut pool.get().expect("connection")).expect("migrations");
@@ -372,7 +383,8 @@ pub fn postgres_available() -> bool {
     true
 }
 
-fn create_database(admin: &str, name: &str) -> String {
+/// Creates the database `name` on the server of `admin`; returns its URL.
+pub fn create_database(admin: &str, name: &str) -> String {
     let mut conn = diesel::PgConnection::establish(admin).expect("connect to TEST_POSTGRES_URL");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)

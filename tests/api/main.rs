@@ -5,6 +5,7 @@
 mod helpers;
 mod served;
 
+mod cancel_in_flight;
 mod db_limits;
 mod dispatch;
 mod dispatch_ambiguous;
@@ -19,8 +20,11 @@ mod imports;
 mod inputs;
 mod isolation;
 mod lifecycle;
+mod migrations;
 mod reports;
+mod resend_rules;
 mod tricky_files;
 mod users;
+mod wal_bound;
 mod webhooks;
 mod workers;

@@ -5,7 +5,8 @@
 //! change nothing.
 
 mod refusals;
-mod senders;
+pub mod senders;
+mod suppressing;
 
 use crate::both_backends;
 use crate::helpers::{statuses, Backend};

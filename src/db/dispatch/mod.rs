@@ -86,6 +86,10 @@ pub fn record(
             DbConnection::Pg(pg) => super::record_pg::record(pg, records)?,
             DbConnection::Sqlite(_) => record_each(conn, records)?,
         };
+        // Issue 8, point 9: an invitation revoked while its batch was with
+        // the provider keeps a link that answers "revoked" (410), not 404,
+        // once the provider accepted it. Its counts do not move.
+        super::revoke::seal_revoked(conn, records)?;
         let mut deltas: BTreeMap<String, Delta> = BTreeMap::new();
         for (import_id, status) in moved {
             let delta = deltas.entry(import_id).or_default();

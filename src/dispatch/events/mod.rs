@@ -26,16 +26,31 @@ pub struct DeliveryEvent {
     pub reason: Option<String>,
 }
 
-/// What an event means for the invitation.
+/// What an event means for the invitation and for the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// The receiving server accepted the message.
     Delivered,
-    /// The address does not take mail, for good (hard bounces only).
+    /// The address does not take mail, for good (hard bounces): the
+    /// invitation bounced and the address is suppressed.
     Bounced,
-    /// The recipient marked the message as spam.
+    /// The message bounced and the provider cannot tell whether for good:
+    /// the invitation bounced, the address is not suppressed.
+    BouncedUndetermined,
+    /// The recipient marked the message as spam: complained, and suppressed.
     Complained,
-    /// Anything else (opens, clicks, soft bounces, ...): acknowledged, not acted on.
+    /// The provider refused to send to the address (it is on the
+    /// provider's suppression list after a bounce, complaint or
+    /// unsubscribe): the invitation failed and the address is suppressed.
+    Suppressed,
+    /// The provider could not send this message (an invalid address, a
+    /// quota, ...): the invitation failed; the address is not suppressed.
+    Failed,
+    /// The recipient asked for no more mail (or was suppressed by hand):
+    /// the address is suppressed, the invitation keeps its state.
+    Unsubscribed,
+    /// Anything else (opens, clicks, delays, soft bounces, ...):
+    /// acknowledged, not acted on.
     Ignored,
 }
 
@@ -44,9 +59,37 @@ impl EventKind {
     pub fn status(self) -> Option<&'static str> {
         match self {
             EventKind::Delivered => Some("delivered"),
+            EventKind::Bounced | EventKind::BouncedUndetermined => Some("bounced"),
+            EventKind::Complained => Some("complained"),
+            EventKind::Suppressed | EventKind::Failed => Some("failed"),
+            EventKind::Unsubscribed | EventKind::Ignored => None,
+        }
+    }
+
+    /// The states the event moves an invitation from: a delivery or a
+    /// refusal to send only follows sending; a bounce or complaint may come
+    /// after the delivery.
+    pub fn from_states(self) -> &'static [&'static str] {
+        match self {
+            EventKind::Delivered | EventKind::Suppressed | EventKind::Failed => &["sent"],
+            EventKind::Bounced | EventKind::BouncedUndetermined | EventKind::Complained => {
+                &["sent", "delivered"]
+            }
+            EventKind::Unsubscribed | EventKind::Ignored => &[],
+        }
+    }
+
+    /// Why the address goes on the account's suppression list, if it does.
+    pub fn suppression(self) -> Option<&'static str> {
+        match self {
             EventKind::Bounced => Some("bounced"),
             EventKind::Complained => Some("complained"),
-            EventKind::Ignored => None,
+            EventKind::Suppressed => Some("refused by the provider"),
+            EventKind::Unsubscribed => Some("unsubscribed"),
+            EventKind::Delivered
+            | EventKind::BouncedUndetermined
+            | EventKind::Failed
+            | EventKind::Ignored => None,
         }
     }
 }

@@ -1,0 +1,149 @@
+//! Acting on all the invitations of an import: cancel what is still
+//! queued, or send again what failed or expired.
+
+use super::auth::Authenticated;
+use super::imports::find as find_import;
+use super::views::ImportView;
+use super::{blocking, ApiError, Problem};
+use crate::db::lifecycle::Target;
+use crate::db::{now, resend, revoke};
+use crate::startup::AppState;
+use actix_web::{post, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// States a whole import's resend sends again.
+const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
+
+/// Stop an import: its invitations still queued are revoked; what was sent
+/// stays. Invitations in a batch already being handed to the provider
+/// cannot be stopped: they are revoked too, counted in `in_flight`, may
+/// still arrive, and their links answer that they were revoked (410).
+#[utoipa::path(
+    post, path = "/imports/{id}/cancel", tag = "imports",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 200, body = ImportAction),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/imports/{id}/cancel")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn cancel_import(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    find_import(&state, account_id.clone(), id.clone()).await?;
+    let revoked = blocking(&state, {
+        let (account_id, id) = (account_id.clone(), id.clone());
+        move |conn| {
+            let target = Target::Import {
+                account_id: &account_id,
+                import_id: &id,
+            };
+            Ok(revoke::revoke(conn, target, &["queued"], now())?)
+        }
+    })
+    .await?;
+    let import = find_import(&state, account_id, id).await?;
+    Ok(HttpResponse::Ok().json(ImportAction {
+        changed: revoked.revoked,
+        import: ImportView::from(import),
+        in_flight: Some(revoked.in_flight),
+        skipped: None,
+    }))
+}
+
+/// Send again, with fresh links, every failed or expired invitation of an
+/// import whose address an import would invite today: suppressed
+/// addresses, users and addresses with another open invitation are
+/// skipped and counted in `skipped`.
+#[utoipa::path(
+    post, path = "/imports/{id}/resend", tag = "imports",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 200, body = ImportAction),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/imports/{id}/resend")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn resend_import(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    find_import(&state, account_id.clone(), id.clone()).await?;
+    let resent = blocking(&state, {
+        let (account_id, id) = (account_id.clone(), id.clone());
+        move |conn| {
+            let target = Target::Import {
+                account_id: &account_id,
+                import_id: &id,
+            };
+            Ok(resend::resend(
+                conn,
+                &account_id,
+                target,
+                IMPORT_RESENDABLE,
+                now(),
+            )?)
+        }
+    })
+    .await?;
+    let import = find_import(&state, account_id, id).await?;
+    Ok(HttpResponse::Ok().json(ImportAction {
+        changed: resent.requeued.len(),
+        import: ImportView::from(import),
+        in_flight: None,
+        skipped: Some(resent.skipped.into()),
+    }))
+}
+
+/// What a bulk action on an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportAction {
+    /// How many invitations changed.
+    #[schema(example = 12)]
+    pub changed: usize,
+    /// The import after the action.
+    pub import: ImportView,
+    /// Cancel only: of the invitations revoked, how many were in a batch
+    /// already being handed to the provider. They could not be stopped and
+    /// may still arrive; their links answer that they were revoked (410).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0)]
+    pub in_flight: Option<usize>,
+    /// Resend only: invitations not sent again, by why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedView>,
+}
+
+/// Invitations a re-send left alone, as an import would have: the address
+/// is suppressed, belongs to a user, or has another open invitation.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SkippedView {
+    #[schema(example = 1)]
+    pub suppressed: usize,
+    #[schema(example = 0)]
+    pub existing_user: usize,
+    #[schema(example = 2)]
+    pub already_invited: usize,
+}
+
+impl From<crate::db::resend::Skipped> for SkippedView {
+    fn from(s: crate::db::resend::Skipped) -> SkippedView {
+        SkippedView {
+            suppressed: s.suppressed,
+            existing_user: s.existing_user,
+            already_invited: s.already_invited,
+        }
+    }
+}
