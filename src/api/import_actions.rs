@@ -19,6 +19,9 @@ const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
 /// stays. Invitations in a batch already being handed to the provider
 /// cannot be stopped: they are revoked too, counted in `in_flight`, may
 /// still arrive, and their links answer that they were revoked (410).
+/// Invitations whose earlier try may have reached the provider (a timeout)
+/// are left queued and counted in `unconfirmed`: the dispatcher finds out
+/// whether they were sent, and their links keep working.
 #[utoipa::path(
     post, path = "/imports/{id}/cancel", tag = "imports",
     params(("id" = String, Path, description = "The import's id")),
@@ -54,6 +57,7 @@ pub async fn cancel_import(
         changed: revoked.revoked,
         import: ImportView::from(import),
         in_flight: Some(revoked.in_flight),
+        unconfirmed: Some(revoked.unconfirmed),
         skipped: None,
     }))
 }
@@ -103,6 +107,7 @@ pub async fn resend_import(
         changed: resent.requeued.len(),
         import: ImportView::from(import),
         in_flight: None,
+        unconfirmed: None,
         skipped: Some(resent.skipped.into()),
     }))
 }
@@ -121,6 +126,13 @@ pub struct ImportAction {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 0)]
     pub in_flight: Option<usize>,
+    /// Cancel only: invitations left queued because an earlier try of them
+    /// may have reached the provider (a timeout): the dispatcher finds out
+    /// what was sent, so an email that went out keeps a working link; the
+    /// others are sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0)]
+    pub unconfirmed: Option<usize>,
     /// Resend only: invitations not sent again, by why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<SkippedView>,

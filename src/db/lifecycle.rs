@@ -50,6 +50,9 @@ pub struct Change<'a> {
     pub requeue_at: Option<NaiveDateTime>,
     /// When the person accepted.
     pub accepted_at: Option<NaiveDateTime>,
+    /// Leave alone the invitations [`Moved::unconfirmed`] (a revoke: their
+    /// email may be out, and the dispatcher settles them).
+    pub spare_unconfirmed: bool,
 }
 
 impl<'a> Change<'a> {
@@ -69,6 +72,7 @@ impl<'a> Change<'a> {
             reason: None,
             requeue_at: None,
             accepted_at: None,
+            spare_unconfirmed: false,
         }
     }
 }
@@ -85,6 +89,9 @@ pub struct Moved {
     pub status: String,
     /// Until when a dispatcher holds it (it is being sent right now).
     pub lease_expires_at: Option<NaiveDateTime>,
+    /// Whether an earlier try of it may have reached the provider (an
+    /// unknown outcome the dispatcher has yet to settle).
+    pub maybe_sent: bool,
 }
 
 impl Moved {
@@ -92,6 +99,13 @@ impl Moved {
     /// with the provider.
     pub fn in_flight(&self, now: NaiveDateTime) -> bool {
         self.status == "queued" && self.lease_expires_at.is_some_and(|until| until >= now)
+    }
+
+    /// Whether it waits, unleased, for the dispatcher to settle an unknown
+    /// outcome: its email may be out, and only the dispatcher can find out
+    /// and keep its link.
+    pub fn unconfirmed(&self, now: NaiveDateTime) -> bool {
+        self.status == "queued" && self.maybe_sent && !self.in_flight(now)
     }
 }
 
@@ -113,7 +127,10 @@ fn apply_unguarded(
     change: &Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Moved>> {
-    let moved = select(conn, target, change.from)?;
+    let mut moved = select(conn, target, change.from)?;
+    if change.spare_unconfirmed {
+        moved.retain(|m| !m.unconfirmed(now));
+    }
     for chunk in moved.chunks(500) {
         let ids: Vec<&str> = chunk.iter().map(|m| m.id.as_str()).collect();
         update_invitations(conn, &ids, change)?;
@@ -180,6 +197,7 @@ pub(super) fn select(
             invitations::email_key,
             invitations::status,
             invitations::lease_expires_at,
+            invitations::maybe_sent,
         ))
         .filter(invitations::status.eq_any(from.to_vec()));
     match conn {

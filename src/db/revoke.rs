@@ -3,7 +3,10 @@
 //! a batch a dispatcher is sending at that moment (in flight): those may
 //! still be emailed. The answer counts them, and when the provider accepts
 //! one, [`seal_revoked`] keeps its link answering 410 Gone ("revoked")
-//! instead of 404, and its report entry says it was emailed.
+//! instead of 404, and its report entry says it was emailed. An invitation
+//! waiting for the dispatcher to settle an unknown outcome (its email may
+//! be out, and no one here holds its link) is left queued and counted: the
+//! dispatcher finds out, and an email that went out keeps a working link.
 
 use super::dispatch::{Claimed, Record};
 use super::lifecycle::{self, Change, Target};
@@ -22,6 +25,10 @@ pub struct Revoked {
     /// they could not be stopped and may still arrive (their links answer
     /// that they were revoked).
     pub in_flight: usize,
+    /// Invitations left queued because an earlier try may have reached the
+    /// provider (an unknown outcome): the dispatcher finds out, and an
+    /// email that went out keeps a working link.
+    pub unconfirmed: usize,
 }
 
 /// Moves the invitations of `target` in one of the `from` states to
@@ -33,10 +40,19 @@ pub fn revoke(
     now: NaiveDateTime,
 ) -> QueryResult<Revoked> {
     write_transaction(conn, |conn| {
-        let moved = lifecycle::apply(conn, target, &Change::new(from, "revoked"), now)?;
+        let unconfirmed = lifecycle::select(conn, target, &["queued"])?
+            .iter()
+            .filter(|m| m.unconfirmed(now))
+            .count();
+        let change = Change {
+            spare_unconfirmed: true,
+            ..Change::new(from, "revoked")
+        };
+        let moved = lifecycle::apply(conn, target, &change, now)?;
         Ok(Revoked {
             revoked: moved.len(),
             in_flight: moved.iter().filter(|m| m.in_flight(now)).count(),
+            unconfirmed,
         })
     })
 }
@@ -76,6 +92,7 @@ pub fn seal_revoked(conn: &mut DbConnection, records: &[(Claimed, Record)]) -> Q
             token_hash,
             sent_at,
             expires_at,
+            ..
         } = record
         else {
             continue;

@@ -6,6 +6,7 @@ mod helpers;
 mod served;
 
 mod cancel_in_flight;
+mod cancel_unconfirmed;
 mod db_limits;
 mod dispatch;
 mod dispatch_ambiguous;
