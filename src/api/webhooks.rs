@@ -47,8 +47,9 @@ pub fn scope() -> actix_web::Scope {
 /// (`https://user:password@host/webhooks/postmark`). A delivery moves the
 /// invitation to `delivered`; a hard bounce to `bounced` and a spam
 /// complaint to `complained`, both also suppressing the address for the
-/// account's later imports. Soft bounces, opens and clicks are acknowledged
-/// and ignored.
+/// account's later imports; a `SubscriptionChange` that suppresses sending
+/// suppresses the address. Soft bounces, opens and clicks are acknowledged
+/// and ignored (the README lists every event and what it does).
 #[utoipa::path(
     post, path = "/webhooks/postmark", tag = "webhooks",
     request_body(content = Object, content_type = "application/json",
@@ -91,8 +92,10 @@ pub async fn postmark_events(
 /// (`whsec_...`). The signature over `svix-id`, `svix-timestamp` and the
 /// body must match, and the timestamp must be within
 /// `WEBHOOK_TOLERANCE_SECS` of our clock. `email.delivered`,
-/// `email.bounced` and `email.complained` move the invitation named by the
-/// `invitation_id` tag; other events are acknowledged and ignored.
+/// `email.bounced`, `email.complained`, `email.suppressed` and
+/// `email.failed` move the invitation named by the `invitation_id` tag;
+/// other events are acknowledged and ignored (the README lists every event
+/// and what it does).
 #[utoipa::path(
     post, path = "/webhooks/resend", tag = "webhooks",
     params(
@@ -144,8 +147,10 @@ pub async fn resend_events(
 /// for the signed webhook. The ECDSA signature over the timestamp header
 /// and the body must verify, and the timestamp must be within
 /// `WEBHOOK_TOLERANCE_SECS` of our clock. In the posted batch, `delivered`,
-/// `bounce` (not `blocked`) and `spamreport` events move the invitation
-/// named by the `invitation_id` custom argument; others are acknowledged.
+/// `bounce` (not `blocked`), `dropped` and `spamreport` events move the
+/// invitation named by the `invitation_id` custom argument, and
+/// `unsubscribe` suppresses the address; others are acknowledged (the
+/// README lists every event and what it does).
 #[utoipa::path(
     post, path = "/webhooks/sendgrid", tag = "webhooks",
     params(
