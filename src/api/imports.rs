@@ -163,12 +163,7 @@ pub async fn list_imports(
     auth: Authenticated,
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = pagination::limit(params.limit)?;
-    let before = params
-        .cursor
-        .as_deref()
-        .map(|c| pagination::decode('i', c))
-        .transpose()?;
+    let (limit, before) = params.page('i')?;
     let account_id = auth.0.id;
     let page = blocking(&state, move |conn| {
         Ok(imports::history(
@@ -194,6 +189,19 @@ pub struct HistoryParams {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+impl HistoryParams {
+    /// The checked page size, and the key the cursor of list `kind` holds.
+    pub fn page(&self, kind: char) -> Result<(i64, Option<String>), ApiError> {
+        let limit = pagination::limit(self.limit)?;
+        let after = self
+            .cursor
+            .as_deref()
+            .map(|c| pagination::decode(kind, c))
+            .transpose()?;
+        Ok((limit, after))
+    }
 }
 
 /// One import's status and counts (poll this while it is dispatching).

@@ -65,12 +65,7 @@ pub async fn list_suppressions(
     auth: Authenticated,
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = pagination::limit(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|c| pagination::decode('s', c))
-        .transpose()?;
+    let (limit, after) = params.page('s')?;
     let account_id = auth.0.id;
     let rows = blocking(&state, move |conn| {
         Ok(suppressions::list(

@@ -102,12 +102,7 @@ pub async fn list_users(
     auth: Authenticated,
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = pagination::limit(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|c| pagination::decode('u', c))
-        .transpose()?;
+    let (limit, after) = params.page('u')?;
     let account_id = auth.0.id;
     let rows = blocking(&state, move |conn| {
         Ok(users::list(conn, &account_id, after.as_deref(), limit + 1)?)
