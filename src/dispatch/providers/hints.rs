@@ -59,7 +59,7 @@ fn until(at: SystemTime, now: SystemTime) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
@@ -70,7 +70,8 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(NOW_EPOCH)
     }
 
-    fn headers(pairs: Pairs<'_>) -> HeaderMap {
+    /// A header map of `pairs` (also used by the `http` tests).
+    pub(in crate::dispatch::providers) fn headers(pairs: Pairs<'_>) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -81,7 +82,7 @@ mod tests {
     }
 
     /// Header names and values of an answer.
-    type Pairs<'a> = &'a [(&'static str, &'a str)];
+    pub(in crate::dispatch::providers) type Pairs<'a> = &'a [(&'static str, &'a str)];
 
     #[test]
     fn the_wait_comes_from_retry_after_or_a_rate_limit_reset_header() {

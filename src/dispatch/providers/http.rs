@@ -194,20 +194,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn headers(pairs: Pairs<'_>) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                map.insert(*name, value);
-            }
-        }
-        map
-    }
-
-    /// Header names and values of an answer.
-    type Pairs<'a> = &'a [(&'static str, &'a str)];
+    use crate::dispatch::providers::hints::tests::headers;
 
     #[test]
     fn statuses_map_to_retry_pause_or_reject() {
