@@ -2,6 +2,7 @@
 //! file and (when `TEST_POSTGRES_URL` is set; CI always sets it) a real
 //! PostgreSQL database. Every test runs once per backend.
 
+mod browser;
 mod helpers;
 mod served;
 

@@ -1,0 +1,47 @@
+// Shared by the browser checks: Debian's Chromium through playwright-core
+// (which cannot download browsers here), and axe-core run inside a page.
+import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+import { readFileSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+/** Chromium from CHROMIUM_PATH or Debian's /usr/bin/chromium, headless. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    headless: true,
+    // CI runs as root, where Chromium refuses its sandbox.
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+}
+
+/** Where screenshots go: target/browser/ (CI keeps it as an artifact). */
+export function shotPath(name) {
+  const dir = process.env.SCREENSHOT_DIR || join(here, "..", "..", "target", "browser");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
+}
+
+/** Runs axe-core on the page; returns its violations (an empty list is a pass). */
+export async function axeViolations(page) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await globalThis.axe.run(document));
+  return result.violations.map((v) => ({
+    id: v.id,
+    impact: v.impact,
+    help: v.help,
+    nodes: v.nodes.map((n) => n.target.join(" ")),
+  }));
+}
+
+/** Fails the script with a message (the Rust test shows stderr). */
+export function check(condition, message) {
+  if (!condition) {
+    throw new Error(`check failed: ${message}`);
+  }
+}
