@@ -42,7 +42,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::{backends, server_binary, Backend, Database, Memory, Server, API_KEY};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const DEFAULT_SIZES: &[usize] = &[100_000, 1_000_000];
 const PAGE_LIMIT: usize = 100;
@@ -149,13 +149,13 @@ impl ImportFile {
         let mut expected = Expected::default();
         let mut unique = 0u64;
         for line in 0..entries as u64 {
-            let roll = rng.gen_range(0..100);
+            let roll = rng.random_range(0..100);
             if roll < 3 {
                 text.push_str(&invalid_address(&mut rng, line));
                 expected.invalid += 1;
             } else if roll < 6 && unique > 0 {
-                let earlier = address(rng.gen_range(0..unique));
-                let upper = rng.gen_bool(0.5);
+                let earlier = address(rng.random_range(0..unique));
+                let upper = rng.random_bool(0.5);
                 text.push_str(&if upper {
                     earlier.to_ascii_uppercase()
                 } else {
@@ -163,8 +163,8 @@ impl ImportFile {
                 });
                 expected.duplicate += 1;
             } else if roll < 16 {
-                let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
-                let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
+                let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
+                let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
                 text.push_str(&format!("{first} {last} <{}>", address(unique)));
                 unique += 1;
             } else {
@@ -190,7 +190,7 @@ fn address(n: u64) -> String {
 /// An address that is invalid in one of a few ways, unique per `line` (and
 /// without whitespace, so it stays one entry).
 fn invalid_address(rng: &mut StdRng, line: u64) -> String {
-    match rng.gen_range(0..4) {
+    match rng.random_range(0..4) {
         0 => format!("bad{line:07}.x.example.com"),   // missing @
         1 => format!("bad{line:07}.x@example_1.com"), // bad domain
         2 => format!("bad{line:07}..x@example.com"),  // double dot

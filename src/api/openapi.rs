@@ -137,6 +137,9 @@ impl Modify for EdgeRules {
                     continue;
                 };
                 for parameter in parameters.iter_mut() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
                     let pattern = match parameter.parameter_in {
                         ParameterIn::Path => r"^[^\x00-\x1F\x7F]+$",
                         ParameterIn::Query => r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$",

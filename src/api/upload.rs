@@ -265,11 +265,19 @@ fn too_large(max: u64) -> ApiError {
 }
 
 fn bad_multipart(error: actix_multipart::MultipartError) -> ApiError {
-    ApiError::bad_request(
-        "invalid-multipart",
-        "Invalid multipart body",
-        error.to_string(),
-    )
+    // The parser holds at most 64 KiB at once: a part header (a file name)
+    // longer than that is a body too large, not a malformed one.
+    if let actix_multipart::MultipartError::Payload(PayloadError::Overflow) = error {
+        return super::limits::body_too_large(
+            FORM_OVERHEAD as usize,
+            "a part's headers, such as its file name, must fit in 64 KiB",
+        );
+    }
+    let detail = match std::error::Error::source(&error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    };
+    ApiError::bad_request("invalid-multipart", "Invalid multipart body", detail)
 }
 
 fn unsupported(mime: &str) -> ApiError {

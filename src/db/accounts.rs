@@ -75,9 +75,8 @@ pub fn hash_key(api_key: &str) -> String {
 /// A new random API key (`bik_` and 32 random bytes, base64url).
 pub fn generate_key() -> String {
     use base64::Engine;
-    use rand::RngCore;
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes[..]);
     format!(
         "bik_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

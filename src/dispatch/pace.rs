@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 /// many batches spread out; at least `after` when the provider said when to
 /// come back; never more than `cap` (`DISPATCH_MAX_BACKOFF_SECS`).
 pub fn backoff(base: Duration, attempts: i32, after: Option<Duration>, cap: Duration) -> Duration {
-    use rand::Rng;
     let exp = base
         .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
         .min(cap);
     let half = exp / 2;
-    let jitter = half.mul_f64(rand::thread_rng().gen::<f64>());
+    let jitter = half.mul_f64(rand::random::<f64>());
     let delay = half + jitter;
     match after {
         Some(after) => delay.max(after).min(cap),

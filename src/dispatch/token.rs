@@ -25,9 +25,8 @@ impl TokenMaker {
         let secret = match secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => {
-                use rand::RngCore;
                 let mut bytes = vec![0u8; 32];
-                rand::thread_rng().fill_bytes(&mut bytes);
+                rand::fill(&mut bytes[..]);
                 bytes
             }
         };

@@ -400,15 +400,17 @@ pub fn create_database(admin: &str, name: &str) -> String {
 /// Asserts a problem+json answer with the given status and type slug, and
 /// returns its detail.
 pub async fn assert_problem(response: Response, status: u16, slug: &str) -> String {
-    assert_eq!(response.status(), status, "status");
+    let got = response.status();
     let content_type = response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let body = response.text().await.expect("body");
+    assert_eq!(got, status, "status of {body}");
     assert_eq!(content_type, "application/problem+json");
-    let problem: Value = response.json().await.expect("problem JSON");
+    let problem: Value = serde_json::from_str(&body).expect("problem JSON");
     assert_eq!(problem["type"], format!("/problems/{slug}"), "{problem}");
     assert_eq!(problem["status"], status);
     assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()));

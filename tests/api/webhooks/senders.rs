@@ -58,7 +58,7 @@ fn use_postmark(config: &mut ServeConfig, server: &MockServer) {
 impl Hooks {
     pub async fn spawn(backend: Backend) -> Hooks {
         let postmark = fakes::postmark(Duration::ZERO).await;
-        let sendgrid_key = SigningKey::random(&mut rand::rngs::OsRng);
+        let sendgrid_key = SigningKey::from_slice(&rand::random::<[u8; 32]>()).unwrap();
         let webhooks = webhook_config(&sendgrid_key);
         let app = TestApp::spawn_with(backend, |c| {
             use_postmark(c, &postmark);
