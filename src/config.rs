@@ -111,6 +111,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ALLOWED_REDIRECT_ORIGINS", value_delimiter = ',')]
     pub allowed_redirect_origins: Vec<String>,
 
+    /// Origins whose pages may call the API from a browser (CORS),
+    /// comma-separated (e.g. `https://app.example.com`); none when empty.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Run the dispatcher inside this process (`false` when separate
     /// `bulk-invite worker` processes send the invitations).
     #[arg(long, env = "SERVE_DISPATCHER", default_value_t = true, action = clap::ArgAction::Set)]
@@ -136,6 +141,7 @@ impl ServeConfig {
             bootstrap_api_key: None,
             http_workers: None,
             allowed_redirect_origins: Vec::new(),
+            cors_allowed_origins: Vec::new(),
             dispatcher: true,
             dispatch: DispatchConfig::default(),
             webhooks: WebhookConfig::default(),

@@ -90,6 +90,7 @@ impl Application {
             body_timeout: Duration::from_secs(config.request_body_timeout_secs),
             bodies: Arc::new(tokio::sync::Semaphore::new((max_connections / 2).max(1))),
         };
+        let cors_origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn({
@@ -97,6 +98,13 @@ impl Application {
                     move |req, next| api::limits::guard(edge.clone(), req, next)
                 }))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                // Outermost: a preflight is answered before any other rule,
+                // and refusals carry the CORS headers a browser needs to
+                // show them to the page.
+                .wrap(middleware::Condition::new(
+                    !cors_origins.is_empty(),
+                    api::cors::policy(&cors_origins),
+                ))
                 .app_data(state.clone())
                 .configure(api::configure)
         })

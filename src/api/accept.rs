@@ -3,12 +3,12 @@
 //! minimum time, so timing does not tell whether a token exists.
 
 use super::views::{AcceptedInvitation, InvitationPreview};
+use super::ProblemType;
 use super::{blocking, ApiError, Problem};
 use crate::db::invitations::{self, Accepted, Opened, Standing};
 use crate::db::now;
 use crate::dispatch::token;
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,8 @@ const REFUSAL_FLOOR: Duration = Duration::from_millis(150);
     params(("token" = String, Path, description = "The token from the invitation email")),
     responses(
         (status = 200, body = InvitationPreview),
-        (status = 404, description = "No invitation has this token", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The invitation expired, was revoked or was already used", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No invitation has this token (`invitation-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The invitation expired, was revoked or was already used (`invitation-used`, `invitation-expired`, `invitation-revoked`, `invitation-unavailable`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/invitations/accept/{token}")]
@@ -47,8 +47,8 @@ pub async fn preview_invitation(
     params(("token" = String, Path, description = "The token from the invitation email")),
     responses(
         (status = 200, body = AcceptedInvitation),
-        (status = 404, description = "No invitation has this token", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The invitation expired, was revoked or was already used", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No invitation has this token (`invitation-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The invitation expired, was revoked or was already used (`invitation-used`, `invitation-expired`, `invitation-revoked`, `invitation-unavailable`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/invitations/accept/{token}")]
@@ -87,9 +87,7 @@ async fn open(state: &AppState, token: String) -> Result<Opened, ApiError> {
     let opened = blocking(state, move |conn| Ok(invitations::open(conn, &hash)?)).await?;
     let opened = opened.ok_or_else(|| {
         ApiError::problem(
-            StatusCode::NOT_FOUND,
-            "invitation-not-found",
-            "Invitation not found",
+            ProblemType::InvitationNotFound,
             "This invitation link is not valid. Check that the whole link was copied.",
         )
     })?;
@@ -100,29 +98,25 @@ async fn open(state: &AppState, token: String) -> Result<Opened, ApiError> {
 }
 
 fn gone(standing: Standing) -> ApiError {
-    let (slug, title, detail) = match standing {
+    let (kind, detail) = match standing {
         Standing::Expired => (
-            "invitation-expired",
-            "Invitation expired",
+            ProblemType::InvitationExpired,
             "This invitation has expired. Ask the account's administrator for a new one.",
         ),
         Standing::Revoked => (
-            "invitation-revoked",
-            "Invitation revoked",
+            ProblemType::InvitationRevoked,
             "This invitation was withdrawn by the account's administrator.",
         ),
         Standing::Used => (
-            "invitation-used",
-            "Invitation already used",
+            ProblemType::InvitationUsed,
             "This invitation was already accepted; sign in instead.",
         ),
         Standing::Open | Standing::Unavailable => (
-            "invitation-unavailable",
-            "Invitation unavailable",
+            ProblemType::InvitationUnavailable,
             "This invitation can no longer be accepted. Ask the account's administrator for a new one.",
         ),
     };
-    ApiError::problem(StatusCode::GONE, slug, title, detail)
+    ApiError::problem(kind, detail)
 }
 
 /// Holds a refusal until [`REFUSAL_FLOOR`] has passed since `started`.

@@ -7,23 +7,130 @@ use serde::Serialize;
 
 /// A problem document (RFC 9457).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({
-    "type": "/problems/invalid-cursor",
-    "title": "Invalid cursor",
-    "status": 400,
-    "detail": "The cursor is not one this API returned; start again without it."
-}))]
 pub struct Problem {
-    /// A stable URI reference naming the kind of problem.
+    /// A stable URI reference naming the kind of problem: `/problems/<slug>`,
+    /// one of the types listed in the README.
     #[serde(rename = "type")]
+    #[schema(value_type = ProblemTypeUri)]
     pub kind: String,
     /// A short summary of the kind of problem.
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong this time, and what to do about it.
     pub detail: String,
 }
+
+/// Declares every problem type with its slug and status: the one list the
+/// schema's `Problem.type` enum, the README's table (a test compares them)
+/// and the handlers use.
+macro_rules! problem_types {
+    ($($variant:ident = $slug:literal, $status:literal, $title:literal;)*) => {
+        /// A kind of problem the API answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ProblemType {
+            $(#[doc = $slug] $variant,)*
+        }
+
+        impl ProblemType {
+            /// Every problem type, in the README's order (by status).
+            pub const ALL: &'static [ProblemType] = &[$(ProblemType::$variant),*];
+
+            /// The slug: the `type` is `/problems/<slug>`.
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(ProblemType::$variant => $slug,)*
+                }
+            }
+
+            /// The status every answer of this type has.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ProblemType::$variant => StatusCode::from_u16($status).expect("a valid status"),)*
+                }
+            }
+
+            /// A short summary of the kind of problem (the `title`).
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(ProblemType::$variant => $title,)*
+                }
+            }
+
+            /// The `type` URI reference.
+            pub fn uri(self) -> String {
+                format!("/problems/{}", self.slug())
+            }
+        }
+    };
+}
+
+problem_types! {
+    MissingFile = "missing-file", 400, "No file part";
+    EmptyFile = "empty-file", 400, "Empty file";
+    NoEntries = "no-entries", 400, "No entries";
+    InvalidOption = "invalid-option", 400, "Invalid import option";
+    ConflictingOption = "conflicting-option", 400, "Conflicting upload option";
+    InvalidCursor = "invalid-cursor", 400, "Invalid cursor";
+    InvalidStatus = "invalid-status", 400, "Invalid status";
+    InvalidLimit = "invalid-limit", 400, "Invalid limit";
+    InvalidFormat = "invalid-format", 400, "Invalid format";
+    InvalidQuery = "invalid-query", 400, "Invalid query parameter";
+    InvalidPath = "invalid-path", 400, "Invalid path parameter";
+    InvalidJson = "invalid-json", 400, "Invalid JSON body";
+    InvalidEmail = "invalid-email", 400, "Invalid email";
+    InvalidMultipart = "invalid-multipart", 400, "Invalid multipart body";
+    InvalidField = "invalid-field", 400, "Invalid form field";
+    InvalidFilename = "invalid-filename", 400, "Invalid file name";
+    InvalidIdempotencyKey = "invalid-idempotency-key", 400, "Invalid Idempotency-Key";
+    InvalidCharacters = "invalid-characters", 400, "Control characters in the request";
+    TooManyFields = "too-many-fields", 400, "Too many form fields";
+    TooManyFiles = "too-many-files", 400, "More than one file";
+    TooManyUsers = "too-many-users", 400, "Too many addresses";
+    UploadInterrupted = "upload-interrupted", 400, "Upload interrupted";
+    InvalidWebhookBody = "invalid-webhook-body", 400, "Unreadable webhook body";
+    Unauthorized = "unauthorized", 401, "Unauthorized";
+    WebhookUnverified = "webhook-unverified", 401, "Webhook not verified";
+    NotFound = "not-found", 404, "Not found";
+    InvitationNotFound = "invitation-not-found", 404, "Invitation not found";
+    NotSuppressed = "not-suppressed", 404, "Not suppressed";
+    MethodNotAllowed = "method-not-allowed", 405, "Method not allowed";
+    BodyTimeout = "body-timeout", 408, "Request body too slow";
+    InvitationState = "invitation-state", 409, "Not possible in this state";
+    InvitationSuppressed = "invitation-suppressed", 409, "Address suppressed";
+    ExistingUser = "existing-user", 409, "Already a user";
+    AlreadyInvited = "already-invited", 409, "Already invited";
+    InvitationExpired = "invitation-expired", 410, "Invitation expired";
+    InvitationRevoked = "invitation-revoked", 410, "Invitation revoked";
+    InvitationUsed = "invitation-used", 410, "Invitation already used";
+    InvitationUnavailable = "invitation-unavailable", 410, "Invitation unavailable";
+    FileTooLarge = "file-too-large", 413, "File too large";
+    BodyTooLarge = "body-too-large", 413, "Request body too large";
+    FieldTooLarge = "field-too-large", 413, "Form field too large";
+    BinaryContent = "binary-content", 415, "Binary content";
+    UnsupportedMediaType = "unsupported-media-type", 415, "Unsupported media type";
+    InvalidEncoding = "invalid-encoding", 422, "Not UTF-8 text";
+    IdempotencyKeyReused = "idempotency-key-reused", 422, "Idempotency-Key reused";
+    Internal = "internal", 500, "Internal server error";
+    Unavailable = "unavailable", 503, "Service unavailable";
+    NotReady = "not-ready", 503, "Not ready";
+}
+
+/// `Problem.type` in the schema: an enum of every `/problems/<slug>`.
+pub struct ProblemTypeUri;
+
+impl utoipa::PartialSchema for ProblemTypeUri {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(ProblemType::ALL.iter().map(|t| t.uri())))
+            .examples([ProblemType::InvalidCursor.uri()])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProblemTypeUri {}
 
 /// Seconds a client is told to wait (`Retry-After`) when the database is
 /// busy or out of reach.
@@ -33,13 +140,8 @@ pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A problem the caller can act on.
-    #[error("{title}: {detail}")]
-    Problem {
-        status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
-        detail: String,
-    },
+    #[error("{}: {detail}", kind.title())]
+    Problem { kind: ProblemType, detail: String },
     /// Our fault; the cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -49,75 +151,44 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A problem with a status, a stable slug (the `type` is
-    /// `/problems/<slug>`), a title and a detail.
-    pub fn problem(
-        status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> ApiError {
+    /// A problem of a type (which gives its status and title) with a detail.
+    pub fn problem(kind: ProblemType, detail: impl Into<String>) -> ApiError {
         ApiError::Problem {
-            status,
-            slug,
-            title,
+            kind,
             detail: detail.into(),
         }
-    }
-
-    /// 400 with the given slug and title.
-    pub fn bad_request(
-        slug: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> ApiError {
-        ApiError::problem(StatusCode::BAD_REQUEST, slug, title, detail)
     }
 
     /// 404 for a resource the account cannot see (it may belong to another).
     pub fn not_found(what: &str) -> ApiError {
         ApiError::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
+            ProblemType::NotFound,
             format!("No {what} with that id exists in this account."),
         )
     }
 
     /// 401 for a missing or unknown API key.
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
-        ApiError::problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            detail,
-        )
+        ApiError::problem(ProblemType::Unauthorized, detail)
     }
 
     /// The problem document this error is answered with.
     pub fn to_problem(&self) -> Problem {
-        let (slug, title, detail) = match self {
-            ApiError::Problem {
-                slug,
-                title,
-                detail,
-                ..
-            } => (*slug, *title, detail.clone()),
+        let (kind, detail) = match self {
+            ApiError::Problem { kind, detail } => (*kind, detail.clone()),
             ApiError::Internal(_) => (
-                "internal",
-                "Internal server error",
+                ProblemType::Internal,
                 "Something went wrong on our side; it has been logged. Try again later.".into(),
             ),
             ApiError::Unavailable(_) => (
-                "unavailable",
-                "Service unavailable",
+                ProblemType::Unavailable,
                 "The database is busy or cannot be reached right now; try again after Retry-After seconds.".into(),
             ),
         };
         Problem {
-            kind: format!("/problems/{slug}"),
-            title: title.to_owned(),
-            status: self.status_code().as_u16(),
+            kind: kind.uri(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
             detail,
         }
     }
@@ -126,7 +197,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Problem { status, .. } => *status,
+            ApiError::Problem { kind, .. } => kind.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -183,8 +254,7 @@ mod tests {
 
     #[test]
     fn a_problem_serialises_to_the_rfc_9457_shape() {
-        let error =
-            ApiError::bad_request("invalid-limit", "Invalid limit", "limit must be 1 to 1000");
+        let error = ApiError::problem(ProblemType::InvalidLimit, "limit must be 1 to 1000");
         let json = serde_json::to_value(error.to_problem()).unwrap();
         assert_eq!(
             json,
@@ -195,6 +265,32 @@ mod tests {
                 "detail": "limit must be 1 to 1000"
             })
         );
+    }
+
+    /// The README's problem table (`| status | slugs | when |`) lists every
+    /// problem type, under its status, and nothing else.
+    #[test]
+    fn the_readme_lists_every_problem_type_under_its_status() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("| status | `type` | when |")
+            .expect("the problem table");
+        let mut listed = std::collections::BTreeSet::new();
+        for row in readme[start..].lines().skip(2) {
+            let Some(row) = row.strip_prefix("| ") else {
+                break;
+            };
+            let (status, rest) = row.split_once(" | ").expect("a status cell");
+            let slugs = rest.split(" | ").next().expect("a type cell");
+            for slug in slugs.split(", ") {
+                listed.insert((status.to_owned(), slug.trim_matches('`').to_owned()));
+            }
+        }
+        let known: std::collections::BTreeSet<_> = ProblemType::ALL
+            .iter()
+            .map(|t| (t.status().as_u16().to_string(), t.slug().to_owned()))
+            .collect();
+        assert_eq!(listed, known);
     }
 
     #[test]

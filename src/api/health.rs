@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
 use super::ApiError;
+use super::ProblemType;
 use crate::dispatch::DispatchState;
 use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
@@ -10,18 +11,27 @@ use serde::Serialize;
 /// A health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` or `ready`.
-    #[schema(example = "ok")]
+    /// `ok` (alive) or `ready` (and the database answers).
+    #[schema(value_type = HealthStatus, example = "ok")]
     pub status: &'static str,
     /// The in-process dispatcher's state (absent when this process runs none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispatch: Option<DispatchState>,
 }
 
+/// The values of [`Health::status`], for the schema.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum HealthStatus {
+    Ok,
+    Ready,
+}
+
 /// Liveness: the process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
-pub async fn healthz() -> HttpResponse {
+pub async fn get_health() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         dispatch: None,
@@ -40,11 +50,11 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
     get, path = "/readyz", tag = "health",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The database does not answer, or every connection is busy", body = NotReady, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer, or every connection is busy (`not-ready`)", body = NotReady, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn get_readiness(state: web::Data<AppState>) -> HttpResponse {
     let dispatch = state.dispatch.as_ref().map(|status| status.get());
     let pool = state.pool.clone();
     let checked = tokio::time::timeout(
@@ -71,16 +81,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     };
     tracing::warn!(error = format!("{error:#}"), "not ready");
     HttpResponse::ServiceUnavailable()
-        .insert_header(("Retry-After", super::error::RETRY_UNAVAILABLE_SECS.to_string()))
+        .insert_header((
+            "Retry-After",
+            super::error::RETRY_UNAVAILABLE_SECS.to_string(),
+        ))
         .content_type("application/problem+json")
         .json(NotReady {
-            problem: ApiError::problem(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "Not ready",
-                "The database does not answer, or every connection is busy; try again after Retry-After seconds.",
-            )
-            .to_problem(),
+            problem: ApiError::problem(ProblemType::NotReady, "The database does not answer, or every connection is busy; try again after Retry-After seconds.").to_problem(),
             dispatch,
         })
 }

@@ -27,8 +27,8 @@ const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
     params(("id" = String, Path, description = "The import's id")),
     responses(
         (status = 200, body = ImportAction),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -71,8 +71,8 @@ pub async fn cancel_import(
     params(("id" = String, Path, description = "The import's id")),
     responses(
         (status = 200, body = ImportAction),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

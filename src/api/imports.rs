@@ -3,35 +3,96 @@
 use super::auth::Authenticated;
 use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
+use super::ProblemType;
 use super::{blocking, upload, ApiError, Problem};
 use crate::db::imports::{self, Created, Preview, Upload};
 use crate::domain::options::ImportOptions;
 use crate::domain::parser::{decode, entries, DecodeError};
+use crate::domain::InvalidReason;
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
-/// Options of an upload.
+/// Options of a raw `text/plain` upload. A multipart upload sends them as
+/// form fields instead (one place each: a value sent both ways must agree,
+/// or the upload is refused with `conflicting-option`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// Classify the file and answer with what would happen, writing nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// The file's name for a raw `text/plain` upload (multipart uploads
-    /// send their own), at most 255 characters.
+    /// The file's name, for a raw upload (a multipart part carries its own), at most 255 characters.
     #[param(max_length = 255)]
     pub filename: Option<String>,
-    /// A message shown in the invitation email (multipart uploads may send it as a form field).
+    /// A message shown in the invitation email, at most 2,000 characters (multipart: a form field).
+    #[param(max_length = 2000)]
     pub message: Option<String>,
-    /// Days the invitations stay valid once sent, 1 to 30 (default: the server's setting).
+    /// Days the invitations stay valid once sent, 1 to 30 (default: the server's `INVITATION_EXPIRY_DAYS`; multipart: a form field).
     #[param(value_type = Option<i32>, minimum = 1, maximum = 30)]
     pub expires_in_days: Option<String>,
-    /// Where to send people after they accept; its origin must be allowed by the server.
+    /// Where to send people after they accept: a URL on one of the origins the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a server's own `/openapi.json` spells them out; multipart: a form field).
     pub redirect_url: Option<String>,
+    /// Scripts written before `POST /imports/preview` asked for a preview
+    /// with `dry_run=true`; they still get one (not in the schema: the
+    /// operation has one success shape).
+    #[serde(default)]
+    #[param(ignore)]
+    pub dry_run: bool,
+}
+
+/// An upload as received: the file, and its options from wherever they came.
+struct Received {
+    file: upload::ReceivedFile,
+    filename: Option<String>,
+    options: ImportOptions,
+}
+
+/// Reads the upload and its options: form fields for a multipart upload,
+/// query parameters for a raw one; both ways with different values is a 400.
+async fn receive(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    params: &CreateParams,
+) -> Result<Received, ApiError> {
+    let file = upload::receive(req, payload, state.max_upload_bytes).await?;
+    let option = |name: &str, query: &Option<String>| one_place(name, file.fields.get(name), query);
+    let options = ImportOptions::parse(
+        option("message", &params.message)?.as_deref(),
+        option("expires_in_days", &params.expires_in_days)?.as_deref(),
+        option("redirect_url", &params.redirect_url)?.as_deref(),
+        &state.allowed_redirect_origins,
+    )
+    .map_err(|e| ApiError::problem(ProblemType::InvalidOption, e.to_string()))?;
+    let query_filename = params
+        .filename
+        .as_deref()
+        .map(upload::checked_filename)
+        .transpose()?;
+    let filename = one_place("filename", file.filename.as_ref(), &query_filename)?;
+    Ok(Received {
+        file,
+        filename,
+        options,
+    })
+}
+
+fn one_place(
+    name: &str,
+    form: Option<&String>,
+    query: &Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match (form, query) {
+        (Some(form), Some(query)) if form != query => Err(ApiError::problem(
+            ProblemType::ConflictingOption,
+            format!(
+                "`{name}` was sent both in the form and as a query parameter, with different values; \
+                 send it once: as a form field with a multipart upload, as a query parameter with a raw one."
+            ),
+        )),
+        (Some(form), _) => Ok(Some(form.clone())),
+        (None, query) => Ok(query.clone()),
+    }
 }
 
 /// Upload a file of email addresses and queue an invitation for each new one.
@@ -39,30 +100,35 @@ pub struct CreateParams {
 /// The file is UTF-8 text (a BOM is stripped; UTF-16 with a BOM is
 /// transcoded). Entries are separated by newlines, commas, semicolons and
 /// whitespace; `Ann Lee <ann@x.io>` is one entry. Each entry is classified
-/// `invalid`, `duplicate`, `existing_user`, `already_invited` or `queued`,
-/// and the import, its report and its invitations are written at once.
+/// `invalid`, `duplicate`, `existing_user`, `suppressed`, `already_invited`
+/// or `queued`, and the import, its report and its invitations are written
+/// at once. `POST /imports/preview` shows the same classification without
+/// writing anything.
 #[utoipa::path(
     post, path = "/imports", tag = "imports",
     params(
         CreateParams,
-        ("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first import instead of making a second one."),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+            description = "Retrying with the same key returns the first import instead of making a second one: 1 to 255 visible ASCII characters."),
     ),
     request_body(
-        description = "The file: a multipart part named `file`, or the raw text.",
+        description = "The file: a multipart part named `file` (with the options as form fields), or the raw text (with the options as query parameters).",
         content(
             (UploadForm = "multipart/form-data"),
-            (String = "text/plain", example = "ann@x.io\nBob <bob@y.io>, carol@z.io\n"),
+            (UploadText = "text/plain"),
         ),
     ),
     responses(
         (status = 201, description = "Imported; `Location` names the import", body = ImportView,
-            headers(("Location" = String, description = "The import's URL"))),
-        (status = 200, description = "Dry run: what the import would do", body = DryRunView),
-        (status = 400, description = "No file part, an empty file or a bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Binary content or an unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Text that is not valid UTF-8, or an Idempotency-Key reused for another file", body = Problem, content_type = "application/problem+json"),
+            headers(
+                ("Location" = String, description = "The import's URL"),
+                ("Idempotent-Replayed" = bool, description = "`true` when this answer replays the import first made with the same `Idempotency-Key`"),
+            )),
+        (status = 400, description = "No file part, an empty file, a bad option or header (`missing-file`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (`file-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Binary content or an unsupported Content-Type (`binary-content`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An Idempotency-Key reused for another file, or text that is not UTF-8 (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -75,37 +141,18 @@ pub async fn create_import(
     payload: web::Payload,
     params: web::Query<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = upload::receive(&req, payload, state.max_upload_bytes).await?;
     let params = params.into_inner();
-    let option = |name: &str, query: &Option<String>| {
-        file.fields.get(name).cloned().or_else(|| query.clone())
-    };
-    let options = ImportOptions::parse(
-        option("message", &params.message).as_deref(),
-        option("expires_in_days", &params.expires_in_days).as_deref(),
-        option("redirect_url", &params.redirect_url).as_deref(),
-        &state.allowed_redirect_origins,
-    )
-    .map_err(|e| ApiError::bad_request("invalid-option", "Invalid import option", e.to_string()))?;
-    let account_id = auth.0.id;
+    let received = receive(&state, &req, payload, &params).await?;
     if params.dry_run {
-        let view = blocking(&state, move |conn| {
-            let text = decode_entries(&file.bytes)?;
-            let preview = imports::preview(conn, &account_id, &text, MAX_PREVIEW_ENTRIES)?;
-            Ok(dry_run_view(preview))
-        })
-        .await?;
-        return Ok(HttpResponse::Ok().json(view));
+        return preview_answer(&state, auth.0.id, received).await;
     }
     let idempotency_key = idempotency_key(&req)?;
-    let filename = match file.filename {
-        Some(name) => Some(name),
-        None => params
-            .filename
-            .as_deref()
-            .map(upload::checked_filename)
-            .transpose()?,
-    };
+    let Received {
+        file,
+        filename,
+        options,
+    } = received;
+    let account_id = auth.0.id;
     let created = blocking(&state, move |conn| {
         let text = decode_entries(&file.bytes)?;
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
@@ -125,9 +172,7 @@ pub async fn create_import(
         Created::Replayed(import) => (import, true),
         Created::KeyReused(import) => {
             return Err(ApiError::problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency-Key reused",
+                ProblemType::IdempotencyKeyReused,
                 format!(
                     "The Idempotency-Key was used for import {} with a different file; use a new key for a new file.",
                     import.id
@@ -145,14 +190,67 @@ pub async fn create_import(
         .json(view))
 }
 
+/// What an import of this file would do, writing nothing.
+///
+/// The same classification as `POST /imports` (with the same body and
+/// options, which are checked too), against the account as it is now. The
+/// counts cover the whole file; `entries` lists up to 1,000 of the entries
+/// that would not be invited, with why.
+#[utoipa::path(
+    post, path = "/imports/preview", tag = "imports",
+    params(CreateParams),
+    request_body(
+        description = "The file, as for `POST /imports`.",
+        content(
+            (UploadForm = "multipart/form-data"),
+            (UploadText = "text/plain"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "What the import would do", body = DryRunView),
+        (status = 400, description = "No file part, an empty file or a bad option (`no-entries`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (`file-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "An unsupported Content-Type, or binary content (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Text that is not UTF-8 (`invalid-encoding`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/imports/preview")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn preview_import(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<CreateParams>,
+) -> Result<HttpResponse, ApiError> {
+    let received = receive(&state, &req, payload, &params).await?;
+    preview_answer(&state, auth.0.id, received).await
+}
+
+async fn preview_answer(
+    state: &AppState,
+    account_id: String,
+    received: Received,
+) -> Result<HttpResponse, ApiError> {
+    let view = blocking(state, move |conn| {
+        let text = decode_entries(&received.file.bytes)?;
+        let preview = imports::preview(conn, &account_id, &text, MAX_PREVIEW_ENTRIES)?;
+        Ok(dry_run_view(preview))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
 /// The import history of the account, newest first.
 #[utoipa::path(
     get, path = "/imports", tag = "imports",
     params(HistoryParams),
     responses(
         (status = 200, body = ImportHistory),
-        (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -185,7 +283,8 @@ pub async fn list_imports(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -210,12 +309,14 @@ impl HistoryParams {
     params(("id" = String, Path, description = "The import's id")),
     responses(
         (status = 200, body = ImportView),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
-#[get("/imports/{id}")]
+// `/imports/preview` is a path of its own (POST only): a GET there is a
+// 405 naming POST, not a lookup of an import called "preview".
+#[get("/imports/{id}", guard = "not_the_preview")]
 #[tracing::instrument(skip_all, fields(account = %auth.0.id))]
 pub async fn get_import(
     state: web::Data<AppState>,
@@ -224,6 +325,10 @@ pub async fn get_import(
 ) -> Result<HttpResponse, ApiError> {
     let import = find(&state, auth.0.id, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ImportView::from(import)))
+}
+
+fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
+    ctx.head().uri.path() != "/imports/preview"
 }
 
 /// Finds an import of the account, or answers 404.
@@ -239,24 +344,43 @@ pub async fn find(
     .ok_or_else(|| ApiError::not_found("import"))
 }
 
+/// What an upload must hold to be read as a file of addresses: no NUL
+/// byte, and at least one character that is not a separator.
+pub const FILE_PATTERN: &str = r"^[^\x00]*[!-+\--:<-~][^\x00]*$";
+
 /// A multipart upload (for the OpenAPI document).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The file of addresses.
-    #[schema(value_type = String, format = Binary)]
+    /// The file of addresses: UTF-8 text (or UTF-16 with a BOM), at most
+    /// `MAX_UPLOAD_BYTES`.
+    #[schema(value_type = String, content_media_type = "text/plain", pattern = r"^[^\x00]*[!-+\--:<-~][^\x00]*$")]
     file: Vec<u8>,
     /// A message shown in the invitation email (no control characters but
     /// tabs and line breaks).
-    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$",
+        example = ""
+    )]
     message: Option<String>,
-    /// Days the invitations stay valid once sent, 1 to 30.
-    #[schema(minimum = 1, maximum = 30)]
+    /// Days the invitations stay valid once sent, 1 to 30 (default: the
+    /// server's `INVITATION_EXPIRY_DAYS`).
+    /// (A form field is text: `1` to `30`, or empty for the default.)
+    #[schema(value_type = Option<String>, pattern = r"^([1-9]|[12][0-9]|30)?$", example = "")]
     expires_in_days: Option<i32>,
-    /// Where to send people after they accept (an allowed origin).
-    #[schema(pattern = r"^[^\x00-\x1F\x7F]*$")]
+    /// Where to send people after they accept: a URL on one of the origins
+    /// the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a
+    /// server's own `/openapi.json` spells them out).
     redirect_url: Option<String>,
 }
+
+/// A raw upload: the file's text as the whole body.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, pattern = r"^[^\x00]*[!-+\--:<-~][^\x00]*$",
+    example = "ann@x.io\nBob <bob@y.io>, carol@z.io\n")]
+#[allow(dead_code)]
+pub struct UploadText(String);
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else {
@@ -264,9 +388,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     };
     match value.to_str().map(str::trim) {
         Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key.to_owned())),
-        _ => Err(ApiError::bad_request(
-            "invalid-idempotency-key",
-            "Invalid Idempotency-Key",
+        _ => Err(ApiError::problem(
+            ProblemType::InvalidIdempotencyKey,
             "The Idempotency-Key header must be 1 to 255 characters of visible ASCII.",
         )),
     }
@@ -276,9 +399,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 fn decode_entries(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ApiError> {
     let text = decode(bytes).map_err(decode_error)?;
     if entries(&text).next().is_none() {
-        return Err(ApiError::bad_request(
-            "no-entries",
-            "No entries",
+        return Err(ApiError::problem(
+            ProblemType::NoEntries,
             "The file holds only blank lines and separators; send at least one address.",
         ));
     }
@@ -286,19 +408,11 @@ fn decode_entries(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ApiError> {
 }
 
 fn decode_error(error: DecodeError) -> ApiError {
-    let (status, slug, title) = match error {
-        DecodeError::Binary { .. } => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "binary-content",
-            "Binary content",
-        ),
-        _ => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-encoding",
-            "Not UTF-8 text",
-        ),
+    let kind = match error {
+        DecodeError::Binary { .. } => ProblemType::BinaryContent,
+        _ => ProblemType::InvalidEncoding,
     };
-    ApiError::problem(status, slug, title, error.to_string())
+    ApiError::problem(kind, error.to_string())
 }
 
 /// The most entries a dry run lists; the counts cover them all.
@@ -332,7 +446,11 @@ fn dry_run_view(preview: Preview<'_>) -> DryRunView {
                 raw: entry.raw.to_owned(),
                 email: entry.email.map(|e| e.into_string()),
                 status: entry.status,
-                reason: entry.reason.map(str::to_owned),
+                reason: entry.reason.and_then(InvalidReason::from_code),
+                detail: entry
+                    .reason
+                    .and_then(InvalidReason::from_code)
+                    .map(|r| r.description().to_owned()),
             })
             .collect(),
         entries_truncated: more,

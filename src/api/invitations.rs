@@ -5,6 +5,7 @@ use super::auth::Authenticated;
 use super::pagination;
 use super::reports::parse_statuses;
 use super::views::{InvitationView, InvitationsPage};
+use super::ProblemType;
 use super::{blocking, ApiError, Problem};
 use crate::db::invitations::{self, Filter};
 use crate::db::lifecycle::Target;
@@ -12,7 +13,6 @@ use crate::db::resend::{self, Skipped};
 use crate::db::{now, revoke};
 use crate::domain::{EmailAddress, EntryStatus};
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -34,7 +34,8 @@ pub struct InvitationParams {
     pub email: Option<String>,
     /// Only invitations of this import.
     pub import_id: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -46,8 +47,8 @@ pub struct InvitationParams {
     params(InvitationParams),
     responses(
         (status = 200, body = InvitationsPage),
-        (status = 400, description = "A bad status, email, cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad status, email, cursor or limit (`invalid-status`, `invalid-email`, `invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -64,9 +65,8 @@ pub async fn list_invitations(
             EmailAddress::parse(email)
                 .map(|e| e.key())
                 .map_err(|reason| {
-                    ApiError::bad_request(
-                        "invalid-email",
-                        "Invalid email",
+                    ApiError::problem(
+                        ProblemType::InvalidEmail,
                         format!("email is not a valid address ({reason})."),
                     )
                 })?,
@@ -110,9 +110,9 @@ pub async fn list_invitations(
     params(("id" = String, Path, description = "The invitation's id")),
     responses(
         (status = 200, description = "Revoked", body = InvitationView),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such invitation in this account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The invitation was already accepted, revoked or ended", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The invitation was already accepted, revoked or ended, or the address is now suppressed, a user or invited again (`invitation-state`, `invitation-suppressed`, `existing-user`, `already-invited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -144,8 +144,8 @@ pub async fn revoke_invitation(
     params(("id" = String, Path, description = "The invitation's id")),
     responses(
         (status = 200, description = "Queued again", body = InvitationView),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such invitation in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The invitation is queued, accepted, revoked, bounced or complained; or its address is suppressed (`invitation-suppressed`), belongs to a user (`existing-user`) or has another open invitation (`already-invited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -180,33 +180,29 @@ fn answer(
     if moved > 0 {
         return Ok(HttpResponse::Ok().json(InvitationView::from(current)));
     }
-    let (slug, title, detail) = if skipped.suppressed > 0 {
+    let (kind, detail) = if skipped.suppressed > 0 {
         (
-            "invitation-suppressed",
-            "Address suppressed",
+            ProblemType::InvitationSuppressed,
             "The address bounced, complained or is refused by the provider; lift it with DELETE /suppressions/{email} first.".to_owned(),
         )
     } else if skipped.existing_user > 0 {
         (
-            "existing-user",
-            "Already a user",
+            ProblemType::ExistingUser,
             "The address already belongs to a user of this account.".to_owned(),
         )
     } else if skipped.already_invited > 0 {
         (
-            "already-invited",
-            "Already invited",
+            ProblemType::AlreadyInvited,
             "Another invitation to this address is open; resend or revoke that one.".to_owned(),
         )
     } else {
         (
-            "invitation-state",
-            "Not possible in this state",
+            ProblemType::InvitationState,
             format!(
                 "The invitation is {}, so this action does not apply to it.",
                 current.status
             ),
         )
     };
-    Err(ApiError::problem(StatusCode::CONFLICT, slug, title, detail))
+    Err(ApiError::problem(kind, detail))
 }

@@ -5,11 +5,12 @@
 //! wants).
 
 use super::ApiError;
+use super::ProblemType;
 use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use actix_web::{web, ResponseError};
@@ -78,10 +79,7 @@ pub async fn guard(
     match state.load(Ordering::Acquire) {
         TIMED_OUT => {
             let seconds = limits.body_timeout.as_secs();
-            let error = ApiError::problem(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                "Request body too slow",
+            let error = ApiError::problem(ProblemType::BodyTimeout,
                 format!(
                     "The request body did not arrive within {seconds} s (REQUEST_BODY_TIMEOUT_SECS); \
                      send it again over a faster connection."
@@ -123,9 +121,7 @@ fn refuse<B>(
 /// received at once (not logged as a failure: it is the limit working).
 fn busy(what: &str) -> ApiError {
     ApiError::problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "Service unavailable",
+        ProblemType::Unavailable,
         format!("Too many {what} are being received at once; try again after Retry-After seconds."),
     )
 }
@@ -195,9 +191,8 @@ pub fn is_control(b: u8) -> bool {
 }
 
 fn bad_characters(place: &str) -> ApiError {
-    ApiError::bad_request(
-        "invalid-characters",
-        "Control characters in the request",
+    ApiError::problem(
+        ProblemType::InvalidCharacters,
         format!("The request {place} holds a control character (such as NUL); remove it."),
     )
 }
@@ -347,9 +342,7 @@ pub fn require_json(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
         Some("application/json") => Ok(()),
         Some(m) if m.starts_with("application/") && m.ends_with("+json") => Ok(()),
         other => Err(ApiError::problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
+            ProblemType::UnsupportedMediaType,
             format!(
                 "Send the body as application/json, not {}.",
                 other.unwrap_or("a body without a Content-Type")
@@ -368,19 +361,13 @@ pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
 /// The answer to a body that broke off (or was cut by the deadline, which
 /// the middleware then answers 408 instead).
 pub fn interrupted(error: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(
-        "upload-interrupted",
-        "Upload interrupted",
-        error.to_string(),
-    )
+    ApiError::problem(ProblemType::UploadInterrupted, error.to_string())
 }
 
 /// 413 for a body over `max` bytes; `setting` names the limit.
 pub fn body_too_large(max: usize, setting: &str) -> ApiError {
     ApiError::problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body-too-large",
-        "Request body too large",
+        ProblemType::BodyTooLarge,
         format!("The request body is larger than the limit of {max} bytes ({setting})."),
     )
 }

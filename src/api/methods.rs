@@ -4,8 +4,8 @@
 //! cannot drift from the routes it describes.
 
 use super::ApiError;
+use super::ProblemType;
 use actix_web::http::header::ALLOW;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::sync::OnceLock;
 
@@ -71,9 +71,14 @@ fn split(path: &str) -> impl Iterator<Item = &str> {
 /// The methods the API answers on `path` (empty: not a path of ours).
 pub fn allowed(path: &str) -> Vec<&'static str> {
     let parts: Vec<&str> = split(path).collect();
-    let mut methods: Vec<&'static str> = routes()
-        .iter()
-        .filter(|route| route.matches(&parts))
+    let matching: Vec<&Route> = routes().iter().filter(|r| r.matches(&parts)).collect();
+    // A literal segment wins over a template (`/imports/preview` is not
+    // `/imports/{id}`), as it does in the router.
+    let literals = |r: &Route| r.segments.iter().filter(|s| s.is_some()).count();
+    let most = matching.iter().map(|r| literals(r)).max().unwrap_or(0);
+    let mut methods: Vec<&'static str> = matching
+        .into_iter()
+        .filter(|route| literals(route) == most)
         .flat_map(|route| route.methods.iter().copied())
         .collect();
     methods.sort_unstable();
@@ -86,18 +91,14 @@ pub async fn unmatched(req: HttpRequest) -> HttpResponse {
     let methods = allowed(req.path());
     if methods.is_empty() {
         return ApiError::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
+            ProblemType::NotFound,
             "There is no such path; /swagger-ui/ lists them all.",
         )
         .error_response();
     }
     let allow = methods.join(", ");
     let mut response = ApiError::problem(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
+        ProblemType::MethodNotAllowed,
         format!(
             "{} {} is not supported; this path takes {allow}.",
             req.method(),

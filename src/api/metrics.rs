@@ -15,7 +15,7 @@ use std::fmt::Write;
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
 )]
 #[get("/metrics")]
-pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let figures = blocking(&state, |conn| Ok(totals(conn, now())?)).await?;
     let dispatch = state
         .dispatch

@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod health;
 pub mod import_actions;
@@ -23,19 +24,21 @@ pub mod webhooks;
 use crate::db::DbConnection;
 use crate::startup::AppState;
 use actix_web::web;
-pub use error::{ApiError, Problem};
+pub use error::{ApiError, Problem, ProblemType};
 
 /// Registers every route, and makes extractor failures, unknown paths and
 /// unknown methods answer with problem+json too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|err, _| invalid_query(err).into()))
         .app_data(web::PathConfig::default().error_handler(|err, _| {
-            ApiError::bad_request("invalid-path", "Invalid path parameter", err.to_string()).into()
+            ApiError::problem(ProblemType::InvalidPath, err.to_string()).into()
         }))
         .service(imports::create_import)
+        .service(imports::preview_import)
         .service(imports::list_imports)
         .service(imports::get_import)
-        .service(reports::get_report)
+        .service(reports::get_import_report)
+        .service(reports::get_import_report_csv)
         .service(import_actions::cancel_import)
         .service(import_actions::resend_import)
         .service(invitations::list_invitations)
@@ -46,12 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(users::add_users)
         .service(users::list_users)
         .service(suppressions::list_suppressions)
-        .service(suppressions::lift_suppression)
+        .service(suppressions::delete_suppression)
         .service(webhooks::scope())
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(metrics::prometheus)
+        .service(health::get_health)
+        .service(health::get_readiness)
+        .service(metrics::get_metrics)
         .service(openapi::spec)
+        .service(openapi::swagger_ui_redirect)
         .service(openapi::swagger_ui())
         .default_service(web::to(methods::unmatched));
 }
@@ -65,11 +69,7 @@ pub fn query_with_repeats<T: serde::de::DeserializeOwned>(
 }
 
 fn invalid_query(error: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(
-        "invalid-query",
-        "Invalid query parameter",
-        error.to_string(),
-    )
+    ApiError::problem(ProblemType::InvalidQuery, error.to_string())
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool: getting a

@@ -19,13 +19,16 @@ use utoipa_swagger_ui::SwaggerUi;
     info(
         title = "Bulk Invite",
         description = "Invite many people into an account at once: upload a plain text file of email addresses, get a per-address report and a history of imports.\n\nEvery endpoint but health, the docs and the providers' webhooks (verified the way each provider signs them) needs `Authorization: Bearer <api key>`. Errors are RFC 9457 `application/problem+json`. Lists are paged with an opaque `cursor`.",
-        license(name = "MIT"),
+        license(name = "MIT", identifier = "MIT"),
     ),
+    servers((url = "/", description = "The server this document was fetched from")),
     paths(
         imports::create_import,
+        imports::preview_import,
         imports::list_imports,
         imports::get_import,
-        reports::get_report,
+        reports::get_import_report,
+        reports::get_import_report_csv,
         import_actions::cancel_import,
         import_actions::resend_import,
         invitations::list_invitations,
@@ -36,13 +39,13 @@ use utoipa_swagger_ui::SwaggerUi;
         users::add_users,
         users::list_users,
         suppressions::list_suppressions,
-        suppressions::lift_suppression,
-        health::healthz,
-        health::readyz,
-        super::metrics::prometheus,
-        webhooks::postmark_events,
-        webhooks::resend_events,
-        webhooks::sendgrid_events,
+        suppressions::delete_suppression,
+        health::get_health,
+        health::get_readiness,
+        super::metrics::get_metrics,
+        webhooks::receive_postmark_events,
+        webhooks::receive_resend_events,
+        webhooks::receive_sendgrid_events,
     ),
     components(schemas(
         error::Problem,
@@ -68,6 +71,8 @@ use utoipa_swagger_ui::SwaggerUi;
         suppressions::SuppressionView,
         suppressions::SuppressionsPage,
         imports::UploadForm,
+        imports::UploadText,
+        views::InvalidReasonCode,
         EntryStatus,
         ImportStatus,
         health::Health,
@@ -75,7 +80,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::dispatch::DispatchState,
         webhooks::WebhookReceipt,
     )),
-    modifiers(&BearerAuth, &WebhookAuth, &EdgeRules),
+    modifiers(&BearerAuth, &WebhookAuth, &EdgeRules, &Responses),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
@@ -116,7 +121,7 @@ impl Modify for EdgeRules {
         use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let refused = ResponseBuilder::new()
-            .description("A parameter holds a control character, or cannot be used as it is")
+            .description("The path or query holds a control character (`invalid-characters`)")
             .content(
                 "application/problem+json",
                 ContentBuilder::new()
@@ -133,6 +138,12 @@ impl Modify for EdgeRules {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
+                // Every path and query is checked, parameters or not.
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| RefOr::T(refused.clone()));
                 let Some(parameters) = operation.parameters.as_mut() else {
                     continue;
                 };
@@ -151,14 +162,124 @@ impl Modify for EdgeRules {
                         }
                     }
                 }
-                operation
-                    .responses
-                    .responses
-                    .entry("400".to_owned())
-                    .or_insert_with(|| RefOr::T(refused.clone()));
             }
         }
     }
+}
+
+/// What every operation's answers say beyond its own annotation:
+/// public operations (no `security` of their own) take no key
+/// (`security: []`); a 401 names its scheme in `WWW-Authenticate`; an
+/// operation that reads the database may answer 503 with `Retry-After`;
+/// and every problem answer shows an example of its own, built from the
+/// problem type its description names in backticks.
+struct Responses;
+
+impl Modify for Responses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let string = || utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::String);
+        let integer = || utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::Integer);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                if operation.security.is_none() {
+                    operation.security = Some(Vec::new());
+                }
+                let responses = &mut operation.responses.responses;
+                if keyed || path.starts_with("/imports") || path.starts_with("/readyz") {
+                    responses.entry("503".to_owned()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description("The database is busy or out of reach (`unavailable`)")
+                                .content(
+                                    "application/problem+json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("Problem")))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                    });
+                }
+                for (status, response) in responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    match status.as_str() {
+                        "401" => {
+                            response.headers.insert(
+                                "WWW-Authenticate".to_owned(),
+                                HeaderBuilder::new()
+                                    .schema(Some(string()))
+                                    .description(Some("`Bearer`: the scheme the key is sent with"))
+                                    .build()
+                                    .into(),
+                            );
+                        }
+                        "503" => {
+                            response.headers.insert(
+                                "Retry-After".to_owned(),
+                                HeaderBuilder::new()
+                                    .schema(Some(integer()))
+                                    .description(Some("Seconds to wait before trying again"))
+                                    .build()
+                                    .into(),
+                            );
+                        }
+                        _ => {}
+                    }
+                    let Some(RefOr::T(content)) =
+                        response.content.get_mut("application/problem+json")
+                    else {
+                        continue;
+                    };
+                    if content.example.is_none() {
+                        content.example = Some(problem_example(status, &response.description));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An example problem for a response: of the type its description names
+/// in backticks (the first, if several), with the description as detail.
+fn problem_example(status: &str, description: &str) -> serde_json::Value {
+    use super::ProblemType;
+    let named = description
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find_map(|word| ProblemType::ALL.iter().copied().find(|t| t.slug() == word));
+    let kind = named.unwrap_or_else(|| {
+        panic!("the {status} answer \"{description}\" names no problem type in backticks")
+    });
+    assert_eq!(
+        kind.status().as_str(),
+        status,
+        "{description}: {} answers {}",
+        kind.slug(),
+        kind.status()
+    );
+    let detail = match description.find(" (`") {
+        Some(end) => &description[..end],
+        None => description,
+    };
+    serde_json::json!({
+        "type": kind.uri(),
+        "title": kind.title(),
+        "status": kind.status().as_u16(),
+        "detail": format!("{detail}."),
+    })
 }
 
 fn is_string(schema_type: &SchemaType) -> bool {
@@ -169,15 +290,78 @@ fn is_string(schema_type: &SchemaType) -> bool {
     }
 }
 
-/// The document as pretty JSON, exactly as committed in `openapi/openapi.json`.
-pub fn json() -> Result<String, serde_json::Error> {
-    ApiDoc::openapi().to_pretty_json()
+/// The document of a server that allows redirects to these origins
+/// (`ALLOWED_REDIRECT_ORIGINS`): `redirect_url`'s pattern spells them out,
+/// so a client (or a fuzzer) knows which values the server takes. The
+/// committed `openapi/openapi.json` is the document of a server with the
+/// default settings, which allow none.
+pub fn document(allowed_redirect_origins: &[String]) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let pattern = redirect_pattern(allowed_redirect_origins);
+    let set = |schema: &mut RefOr<Schema>| {
+        if let RefOr::T(Schema::Object(object)) = schema {
+            object.pattern = Some(pattern.clone());
+        }
+    };
+    for path in ["/imports", "/imports/preview"] {
+        let Some(operation) = doc.paths.paths.get_mut(path).and_then(|i| i.post.as_mut()) else {
+            continue;
+        };
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if let RefOr::T(parameter) = parameter {
+                if parameter.name == "redirect_url" {
+                    parameter.schema.as_mut().map(set);
+                }
+            }
+        }
+    }
+    if let Some(RefOr::T(Schema::Object(form))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("UploadForm"))
+    {
+        if let Some(property) = form.properties.get_mut("redirect_url") {
+            set(property);
+        }
+    }
+    doc
 }
 
-/// The OpenAPI document.
+/// A URL on one of the origins (`^$` when there is none: only an empty
+/// value, which means no redirect, is taken).
+fn redirect_pattern(origins: &[String]) -> String {
+    let origins: Vec<String> = origins
+        .iter()
+        .filter_map(|o| url::Url::parse(o.trim()).ok())
+        .map(|u| regex_escape(&u.origin().ascii_serialization()))
+        .collect();
+    match origins.is_empty() {
+        true => "^$".to_owned(),
+        false => format!(r"^(?:{})(?:[/?#][^\x00-\x20\x7F]*)?$", origins.join("|")),
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(
+            |c| match c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-') {
+                true => vec![c],
+                false => vec!['\\', c],
+            },
+        )
+        .collect()
+}
+
+/// The document of a server with the default settings as pretty JSON,
+/// exactly as committed in `openapi/openapi.json`.
+pub fn json() -> Result<String, serde_json::Error> {
+    document(&[]).to_pretty_json()
+}
+
+/// The OpenAPI document of this server.
 #[get("/openapi.json")]
-pub async fn spec() -> HttpResponse {
-    match json() {
+pub async fn spec(state: actix_web::web::Data<crate::startup::AppState>) -> HttpResponse {
+    match document(&state.allowed_redirect_origins).to_pretty_json() {
         Ok(body) => HttpResponse::Ok()
             .content_type("application/json")
             .body(body),
@@ -189,5 +373,19 @@ pub async fn spec() -> HttpResponse {
 
 /// Swagger UI over the served document (its assets are built in).
 pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/swagger-ui/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"]))
+    SwaggerUi::new("/swagger-ui/{_:.*}").config(
+        utoipa_swagger_ui::Config::new(["/openapi.json"])
+            // An ops person's key survives a reload of the page.
+            .persist_authorization(true)
+            .try_it_out_enabled(true)
+            .display_request_duration(true),
+    )
+}
+
+/// `/swagger-ui` (no slash) is where people type; the UI lives under the slash.
+#[get("/swagger-ui")]
+pub async fn swagger_ui_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/swagger-ui/"))
+        .finish()
 }

@@ -1,6 +1,7 @@
 //! Keyset pagination: opaque cursors and checked page sizes.
 
 use super::ApiError;
+use super::ProblemType;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -14,9 +15,8 @@ pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(
-            "invalid-limit",
-            "Invalid limit",
+        Some(n) => Err(ApiError::problem(
+            ProblemType::InvalidLimit,
             format!("limit must be between 1 and {MAX_LIMIT}, not {n}."),
         )),
     }
@@ -68,9 +68,8 @@ pub fn decode_position(cursor: &str) -> Result<i64, ApiError> {
 }
 
 fn invalid_cursor() -> ApiError {
-    ApiError::bad_request(
-        "invalid-cursor",
-        "Invalid cursor",
+    ApiError::problem(
+        ProblemType::InvalidCursor,
         "The cursor is not one this API returned for this list; start again without it.",
     )
 }

@@ -1,13 +1,15 @@
-//! `GET /imports/{id}/report`: one page as JSON, or the whole report as a
-//! streamed CSV.
+//! `GET /imports/{id}/report` (a page as JSON) and
+//! `GET /imports/{id}/report.csv` (the whole report, streamed).
 
 use super::auth::Authenticated;
 use super::imports::find;
 use super::pagination;
-use super::views::{EntryView, ImportView, ReportPage};
+use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
+use super::ProblemType;
 use super::{blocking, ApiError, Problem};
 use crate::db::models::Entry;
 use crate::db::{reports, Pool};
+use crate::domain::email::InvalidReason;
 use crate::domain::EntryStatus;
 use crate::startup::AppState;
 use actix_web::http::header::ACCEPT;
@@ -28,37 +30,43 @@ pub struct ReportParams {
     #[serde(default)]
     #[param(style = Form, explode, value_type = Option<Vec<EntryStatus>>)]
     pub status: Vec<String>,
-    /// Page size, 1 to 1000 (default 100); ignored for CSV.
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// `csv` streams the whole report as CSV (like `Accept: text/csv`).
-    #[param(value_type = Option<String>, example = "csv")]
+    /// Scripts written before `report.csv` asked for CSV with `format=csv`
+    /// (or `Accept: text/csv`); they still get it (not in the schema: the
+    /// operation has one success shape).
+    #[param(ignore)]
     pub format: Option<String>,
 }
 
-/// An import's report: one row per entry of the file, in file order.
-///
-/// With `Accept: text/csv` or `format=csv` the whole (filtered) report is
-/// streamed as CSV with the header `position,line,raw,email,status,reason`;
-/// cells a spreadsheet would run as a formula are prefixed with `'`.
+/// Filters of the CSV export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CsvParams {
+    /// Only entries with one of these statuses (repeat the parameter, or separate with commas).
+    #[serde(default)]
+    #[param(style = Form, explode, value_type = Option<Vec<EntryStatus>>)]
+    pub status: Vec<String>,
+}
+
+/// A page of an import's report: one row per entry of the file, in file order.
 #[utoipa::path(
     get, path = "/imports/{id}/report", tag = "imports",
     params(("id" = String, Path, description = "The import's id"), ReportParams),
     responses(
-        (status = 200, description = "A page of the report", content(
-            (ReportPage = "application/json"),
-            (String = "text/csv", example = "position,line,raw,email,status,reason\n1,1,ann@x.io,ann@x.io,queued,\n"),
-        )),
-        (status = 400, description = "A bad status, cursor, limit or format", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of the report", body = ReportPage),
+        (status = 400, description = "A bad status, cursor or limit (`invalid-cursor`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 #[get("/imports/{id}/report")]
 #[tracing::instrument(skip_all, fields(account = %auth.0.id))]
-pub async fn get_report(
+pub async fn get_import_report(
     state: web::Data<AppState>,
     auth: Authenticated,
     req: HttpRequest,
@@ -66,7 +74,10 @@ pub async fn get_report(
 ) -> Result<HttpResponse, ApiError> {
     let params: ReportParams = super::query_with_repeats(&req)?;
     let statuses = parse_statuses(&params.status)?;
-    let csv = wants_csv(&req, params.format.as_deref())?;
+    if wants_csv(&req, params.format.as_deref())? {
+        let import = find(&state, auth.0.id, id.into_inner()).await?;
+        return Ok(csv_answer(&state, import.id, statuses));
+    }
     let limit = pagination::limit(params.limit)?;
     let after = params
         .cursor
@@ -74,14 +85,6 @@ pub async fn get_report(
         .map(pagination::decode_position)
         .transpose()?;
     let import = find(&state, auth.0.id, id.into_inner()).await?;
-    if csv {
-        let filename = format!("attachment; filename=\"report-{}.csv\"", import.id);
-        let body = stream_csv(state.pool.clone(), import.id, statuses);
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header(("Content-Disposition", filename))
-            .streaming(body));
-    }
     let import_id = import.id.clone();
     let rows = blocking(&state, move |conn| {
         Ok(reports::page(
@@ -101,6 +104,45 @@ pub async fn get_report(
     }))
 }
 
+/// The whole report (or the entries with the given statuses) as a CSV file.
+///
+/// Streamed with the header `position,line,raw,email,status,reason,detail`;
+/// cells a spreadsheet would run as a formula are prefixed with `'`.
+#[utoipa::path(
+    get, path = "/imports/{id}/report.csv", tag = "imports",
+    params(("id" = String, Path, description = "The import's id"), CsvParams),
+    responses(
+        (status = 200, description = "The report as CSV", content_type = "text/csv", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"report-<id>.csv\"`: browsers save it as a file")),
+            example = "position,line,raw,email,status,reason,detail\n1,1,ann@x.io,ann@x.io,queued,,\n"),
+        (status = 400, description = "A bad status (`invalid-status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[get("/imports/{id}/report.csv")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn get_import_report_csv(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params: CsvParams = super::query_with_repeats(&req)?;
+    let statuses = parse_statuses(&params.status)?;
+    let import = find(&state, auth.0.id, id.into_inner()).await?;
+    Ok(csv_answer(&state, import.id, statuses))
+}
+
+fn csv_answer(state: &AppState, import_id: String, statuses: Vec<&'static str>) -> HttpResponse {
+    let filename = format!("attachment; filename=\"report-{import_id}.csv\"");
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", filename))
+        .streaming(stream_csv(state.pool.clone(), import_id, statuses))
+}
+
 /// Reads repeated or comma-separated `status` values; an empty one is not
 /// a status, and is refused like any other unknown value.
 pub fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> {
@@ -113,9 +155,8 @@ pub fn parse_statuses(values: &[String]) -> Result<Vec<&'static str>, ApiError> 
                 .map(EntryStatus::as_str)
                 .map_err(|_| {
                     let known: Vec<&str> = EntryStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::bad_request(
-                        "invalid-status",
-                        "Invalid status",
+                    ApiError::problem(
+                        ProblemType::InvalidStatus,
                         format!("Unknown status {v:?}; use one of: {}.", known.join(", ")),
                     )
                 })
@@ -128,9 +169,8 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> 
         Some("csv") => return Ok(true),
         Some("json") => return Ok(false),
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid-format",
-                "Invalid format",
+            return Err(ApiError::problem(
+                ProblemType::InvalidFormat,
                 format!("Unknown format {other:?}; use csv or json."),
             ))
         }
@@ -192,16 +232,20 @@ fn csv_chunk(rows: &[Entry], header: bool) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut write = || -> csv::Result<()> {
         if header {
-            writer.write_record(["position", "line", "raw", "email", "status", "reason"])?;
+            writer.write_record([
+                "position", "line", "raw", "email", "status", "reason", "detail",
+            ])?;
         }
         for row in rows {
+            let (code, detail) = reason_and_detail(&row.status, row.reason.as_deref());
             writer.write_record([
                 row.position.to_string().as_str(),
                 row.line.to_string().as_str(),
                 &defuse(&row.raw),
                 &defuse(row.email.as_deref().unwrap_or("")),
                 &row.status,
-                row.reason.as_deref().unwrap_or(""),
+                code.map_or("", InvalidReason::code),
+                detail.as_deref().unwrap_or(""),
             ])?;
         }
         writer.flush()?;
@@ -249,7 +293,7 @@ mod tests {
         let text = String::from_utf8(csv_chunk(&[row], true)).unwrap();
         assert_eq!(
             text,
-            "position,line,raw,email,status,reason\n1,2,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,\n"
+            "position,line,raw,email,status,reason,detail\n1,2,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,,\n"
         );
     }
 }

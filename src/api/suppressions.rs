@@ -5,11 +5,11 @@
 use super::auth::Authenticated;
 use super::imports::HistoryParams;
 use super::pagination;
+use super::ProblemType;
 use super::{blocking, ApiError, Problem};
 use crate::db::suppressions::{self, Suppression};
 use crate::domain::EmailAddress;
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -53,8 +53,8 @@ pub struct SuppressionsPage {
     params(HistoryParams),
     responses(
         (status = 200, body = SuppressionsPage),
-        (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -90,15 +90,15 @@ pub async fn list_suppressions(
     params(("email" = String, Path, description = "The suppressed address")),
     responses(
         (status = 204, description = "Lifted"),
-        (status = 400, description = "Not a valid address", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The address is not suppressed in this account", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a valid address (`invalid-email`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The address is not suppressed in this account (`not-suppressed`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 #[delete("/suppressions/{email}")]
 #[tracing::instrument(skip_all, fields(account = %auth.0.id))]
-pub async fn lift_suppression(
+pub async fn delete_suppression(
     state: web::Data<AppState>,
     auth: Authenticated,
     email: web::Path<String>,
@@ -106,9 +106,8 @@ pub async fn lift_suppression(
     let key = EmailAddress::parse(&email)
         .map(|e| e.key())
         .map_err(|reason| {
-            ApiError::bad_request(
-                "invalid-email",
-                "Invalid email",
+            ApiError::problem(
+                ProblemType::InvalidEmail,
                 format!("The address is not valid ({reason})."),
             )
         })?;
@@ -120,9 +119,7 @@ pub async fn lift_suppression(
     match lifted {
         true => Ok(HttpResponse::NoContent().finish()),
         false => Err(ApiError::problem(
-            StatusCode::NOT_FOUND,
-            "not-suppressed",
-            "Not suppressed",
+            ProblemType::NotSuppressed,
             "This address is not on the account's suppression list.",
         )),
     }

@@ -5,10 +5,10 @@
 //! beside the file count too.
 
 use super::ApiError;
+use super::ProblemType;
 use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{Charset, ContentDisposition, CONTENT_TYPE};
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -88,9 +88,8 @@ pub async fn receive(
         other => return Err(unsupported(other)),
     };
     if file.bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty-file",
-            "Empty file",
+        return Err(ApiError::problem(
+            ProblemType::EmptyFile,
             "The uploaded file is empty; send a file with one email address per line.",
         ));
     }
@@ -106,18 +105,16 @@ async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFi
         if name != "file" {
             // Options travel as small text fields beside the file.
             if fields.len() >= MAX_FIELDS {
-                return Err(ApiError::bad_request(
-                    "too-many-fields",
-                    "Too many form fields",
+                return Err(ApiError::problem(
+                    ProblemType::TooManyFields,
                     format!("Send the file and at most {MAX_FIELDS} other fields."),
                 ));
             }
             let value =
                 read_limited(field, MAX_FIELD_BYTES as u64, || field_too_large(&name)).await?;
             let value = String::from_utf8(value).map_err(|_| {
-                ApiError::bad_request(
-                    "invalid-field",
-                    "Invalid form field",
+                ApiError::problem(
+                    ProblemType::InvalidField,
                     format!("The form field `{name}` is not UTF-8 text."),
                 )
             })?;
@@ -125,9 +122,8 @@ async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFi
             continue;
         }
         if file.is_some() {
-            return Err(ApiError::bad_request(
-                "too-many-files",
-                "More than one file",
+            return Err(ApiError::problem(
+                ProblemType::TooManyFiles,
                 "Send exactly one multipart part named `file` per import.",
             ));
         }
@@ -140,9 +136,8 @@ async fn read_multipart(mut multipart: Multipart, max: u64) -> Result<ReceivedFi
         file = Some((filename, bytes));
     }
     let (filename, bytes) = file.ok_or_else(|| {
-        ApiError::bad_request(
-            "missing-file",
-            "No file part",
+        ApiError::problem(
+            ProblemType::MissingFile,
             "The form has no part named `file`; upload with `curl -F file=@team.txt`.",
         )
     })?;
@@ -172,7 +167,7 @@ fn sent_filename(disposition: &ContentDisposition) -> Option<String> {
 /// A file name as stored: at most [`MAX_FILENAME_CHARS`] characters and
 /// no control characters (400 otherwise).
 pub fn checked_filename(name: &str) -> Result<String, ApiError> {
-    let refuse = |why: String| ApiError::bad_request("invalid-filename", "Invalid file name", why);
+    let refuse = |why: String| ApiError::problem(ProblemType::InvalidFilename, why);
     if name.chars().count() > MAX_FILENAME_CHARS {
         return Err(refuse(format!(
             "The file name is longer than {MAX_FILENAME_CHARS} characters; rename the file."
@@ -241,9 +236,7 @@ where
 
 fn field_too_large(name: &str) -> ApiError {
     ApiError::problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "field-too-large",
-        "Form field too large",
+        ProblemType::FieldTooLarge,
         format!("The form field `{name}` is longer than {MAX_FIELD_BYTES} bytes."),
     )
 }
@@ -256,10 +249,7 @@ fn refuse_if_larger(declared: Option<u64>, bound: u64, max: u64) -> Result<(), A
 }
 
 fn too_large(max: u64) -> ApiError {
-    ApiError::problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file-too-large",
-        "File too large",
+    ApiError::problem(ProblemType::FileTooLarge,
         format!("The file is larger than the limit of {max} bytes (MAX_UPLOAD_BYTES); split it into smaller files."),
     )
 }
@@ -277,14 +267,11 @@ fn bad_multipart(error: actix_multipart::MultipartError) -> ApiError {
         Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
     };
-    ApiError::bad_request("invalid-multipart", "Invalid multipart body", detail)
+    ApiError::problem(ProblemType::InvalidMultipart, detail)
 }
 
 fn unsupported(mime: &str) -> ApiError {
-    ApiError::problem(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-        "Unsupported media type",
+    ApiError::problem(ProblemType::UnsupportedMediaType,
         format!(
             "Content-Type {mime} is not accepted: send multipart/form-data with a part named `file` \
              (`curl -F file=@team.txt`) or a text/plain body (`--data-binary @team.txt -H 'Content-Type: text/plain'`)."

@@ -4,6 +4,7 @@ use super::auth::Authenticated;
 use super::imports::HistoryParams;
 use super::pagination;
 use super::views::{AddUsers, AddedUsers, RejectedEmail, UserView, UsersPage};
+use super::ProblemType;
 use super::{blocking, limits, ApiError, Problem};
 use crate::db::users;
 use crate::domain::EmailAddress;
@@ -25,10 +26,10 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     request_body = AddUsers,
     responses(
         (status = 200, body = AddedUsers),
-        (status = 400, description = "Not a JSON object with `emails`, or too many addresses", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A Content-Type other than application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 2 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a JSON object with an `emails` list, or too many addresses (`invalid-json`, `too-many-users`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A Content-Type other than application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 2 MiB (`body-too-large`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -50,12 +51,11 @@ pub async fn add_users(
     )
     .await?;
     let emails = serde_json::from_slice::<AddUsers>(&body)
-        .map_err(|e| ApiError::bad_request("invalid-json", "Invalid JSON body", e.to_string()))?
+        .map_err(|e| ApiError::problem(ProblemType::InvalidJson, e.to_string()))?
         .emails;
     if emails.len() > MAX_USERS_PER_REQUEST {
-        return Err(ApiError::bad_request(
-            "too-many-users",
-            "Too many addresses",
+        return Err(ApiError::problem(
+            ProblemType::TooManyUsers,
             format!(
                 "Send at most {MAX_USERS_PER_REQUEST} addresses per request, or import a file."
             ),
@@ -66,10 +66,7 @@ pub async fn add_users(
     for email in emails {
         match EmailAddress::parse(&email) {
             Ok(address) => valid.push(address),
-            Err(reason) => invalid.push(RejectedEmail {
-                email,
-                reason: reason.code().to_owned(),
-            }),
+            Err(reason) => invalid.push(RejectedEmail { email, reason }),
         }
     }
     let account_id = auth.0.id;
@@ -90,8 +87,8 @@ pub async fn add_users(
     params(HistoryParams),
     responses(
         (status = 200, body = UsersPage),
-        (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API: what the frontend and scripts rely on.
 
 use crate::db::models::{Entry, Import, ImportCounts, User};
-use crate::domain::{EntryStatus, ImportStatus};
+use crate::domain::{EntryStatus, ImportStatus, InvalidReason};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -154,20 +154,58 @@ pub struct EntryView {
     #[schema(example = "ann@x.io")]
     pub email: Option<String>,
     pub status: EntryStatus,
-    /// Why the entry is invalid or failed (a stable code), else null.
+    /// Why an `invalid` entry is invalid (a stable code), else null.
+    #[schema(value_type = Option<InvalidReasonCode>, example = json!(null))]
+    pub reason: Option<InvalidReason>,
+    /// What a person should know, in words: what to fix in an `invalid`
+    /// entry, or the provider's words for a `failed` or `bounced` one.
     #[schema(example = json!(null))]
-    pub reason: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The stable codes of why an entry is invalid.
+pub struct InvalidReasonCode;
+
+impl utoipa::PartialSchema for InvalidReasonCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "Why an entry is not a deliverable address (see the README's table).",
+            ))
+            .enum_values(Some(InvalidReason::ALL.iter().map(|r| r.code())))
+            .into()
+    }
+}
+
+impl ToSchema for InvalidReasonCode {}
+
+/// An entry's `reason` code and `detail` words, from the stored reason: a
+/// code for an invalid entry, the provider's words for a failed one.
+pub fn reason_and_detail(
+    status: &str,
+    stored: Option<&str>,
+) -> (Option<InvalidReason>, Option<String>) {
+    match status {
+        "invalid" => {
+            let code = stored.and_then(InvalidReason::from_code);
+            (code, code.map(|c| c.description().to_owned()))
+        }
+        _ => (None, stored.map(str::to_owned)),
+    }
 }
 
 impl From<Entry> for EntryView {
     fn from(entry: Entry) -> EntryView {
+        let (reason, detail) = reason_and_detail(&entry.status, entry.reason.as_deref());
         EntryView {
             position: entry.position,
             line: entry.line,
             raw: entry.raw,
             email: entry.email,
             status: entry.status.parse().unwrap_or(EntryStatus::Queued),
-            reason: entry.reason,
+            reason,
+            detail,
         }
     }
 }
@@ -229,8 +267,8 @@ pub struct AddUsers {
 pub struct RejectedEmail {
     #[schema(example = "bob@")]
     pub email: String,
-    #[schema(example = "missing_domain")]
-    pub reason: String,
+    #[schema(value_type = InvalidReasonCode, example = "missing_domain")]
+    pub reason: InvalidReason,
 }
 
 /// What `POST /users` did with each address.

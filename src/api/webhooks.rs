@@ -8,6 +8,7 @@
 //! on, replays and events for unknown invitations are acknowledged with
 //! 200, since providers retry any other answer.
 
+use super::ProblemType;
 use super::{blocking, limits, ApiError, Problem};
 use crate::db::events::{self, Applied};
 use crate::dispatch::events::resend::SvixHeaders;
@@ -35,9 +36,9 @@ pub struct WebhookReceipt {
 /// The webhook routes, under `/webhooks`.
 pub fn scope() -> actix_web::Scope {
     web::scope("/webhooks")
-        .service(postmark_events)
-        .service(resend_events)
-        .service(sendgrid_events)
+        .service(receive_postmark_events)
+        .service(receive_resend_events)
+        .service(receive_sendgrid_events)
 }
 
 /// Postmark's delivery, bounce and spam complaint webhooks.
@@ -56,15 +57,15 @@ pub fn scope() -> actix_web::Scope {
         description = "One Postmark webhook record (`RecordType` `Delivery`, `Bounce`, `SpamComplaint`, ...)"),
     responses(
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
-        (status = 400, description = "Not JSON, or not a Postmark webhook record", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong credentials, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, or not a Postmark webhook record (`invalid-webhook-body`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong credentials, or the webhook is not configured (`webhook-unverified`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("postmark_webhook" = []))
 )]
 #[post("/postmark")]
 #[tracing::instrument(skip_all, fields(provider = "postmark"))]
-pub async fn postmark_events(
+pub async fn receive_postmark_events(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
@@ -107,14 +108,14 @@ pub async fn postmark_events(
         description = "One Resend event: `{\"type\": \"email.delivered\", \"created_at\": ..., \"data\": {...}}`"),
     responses(
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
-        (status = 400, description = "Not JSON, or not a Resend event", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, or not a Resend event (`invalid-webhook-body`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured (`webhook-unverified`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/resend")]
 #[tracing::instrument(skip_all, fields(provider = "resend"))]
-pub async fn resend_events(
+pub async fn receive_resend_events(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
@@ -161,14 +162,14 @@ pub async fn resend_events(
         description = "A batch of SendGrid events, each with `event`, `sg_event_id` and our `invitation_id`"),
     responses(
         (status = 200, description = "Verified and processed", body = WebhookReceipt),
-        (status = 400, description = "Not JSON, or not an array of events", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, or not an array of events (`invalid-webhook-body`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp, or the webhook is not configured (`webhook-unverified`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`)", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/sendgrid")]
 #[tracing::instrument(skip_all, fields(provider = "sendgrid"))]
-pub async fn sendgrid_events(
+pub async fn receive_sendgrid_events(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
@@ -223,13 +224,8 @@ async fn receive(
     provider: &'static str,
     parse: impl FnOnce() -> Result<Vec<DeliveryEvent>, ParseError>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = parse().map_err(|error| {
-        ApiError::bad_request(
-            "invalid-webhook-body",
-            "Unreadable webhook body",
-            error.to_string(),
-        )
-    })?;
+    let events = parse()
+        .map_err(|error| ApiError::problem(ProblemType::InvalidWebhookBody, error.to_string()))?;
     let received = events.len() as u64;
     let outcomes = blocking(state, move |conn| {
         Ok(events::apply_all(
@@ -250,12 +246,7 @@ fn refused(provider: &str, error: VerifyError) -> ApiError {
         VerifyError::Misconfigured(_) => tracing::error!(provider, %error, "webhook refused"),
         _ => tracing::warn!(provider, %error, "webhook refused"),
     }
-    ApiError::problem(
-        StatusCode::UNAUTHORIZED,
-        "webhook-unverified",
-        "Webhook not verified",
-        format!("Refused: {error}."),
-    )
+    ApiError::problem(ProblemType::WebhookUnverified, format!("Refused: {error}."))
 }
 
 /// The error's answer, with `challenge` as its `WWW-Authenticate` when it

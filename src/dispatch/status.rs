@@ -10,19 +10,51 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DispatchState {
     /// The configured provider.
-    #[schema(example = "postmark")]
+    #[schema(value_type = ProviderName, example = "postmark")]
     pub provider: String,
     /// `running`; `paused` when the provider limited us or refused our
     /// credentials, sender or quota (nothing is lost: invitations stay
     /// queued and no attempt is counted); `stopped` when the dispatcher
     /// ended and sends nothing more until the process restarts.
-    #[schema(example = "running")]
+    #[schema(value_type = RunState, example = "running")]
     pub state: String,
     /// Why dispatch is paused or stopped.
     pub reason: Option<String>,
     /// What kind of pause: `rate_limit`, `quota` or `configuration`.
-    #[schema(example = "quota")]
+    #[schema(value_type = Option<PauseCauseName>, example = "quota")]
     pub cause: Option<String>,
+}
+
+/// The closed sets of [`DispatchState`]'s fields, for the schema.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RunState {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// The email providers a dispatcher can send through.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ProviderName {
+    Log,
+    Postmark,
+    Resend,
+    Sendgrid,
+    Mailpit,
+}
+
+/// Why dispatch is paused.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PauseCauseName {
+    RateLimit,
+    Quota,
+    Configuration,
 }
 
 /// Shared between the dispatcher task and the HTTP handlers.

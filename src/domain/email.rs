@@ -225,6 +225,14 @@ impl InvalidReason {
         self.texts().0
     }
 
+    /// The reason with this [`code`](InvalidReason::code).
+    pub fn from_code(code: &str) -> Option<InvalidReason> {
+        InvalidReason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.code() == code)
+    }
+
     /// One sentence a person can act on, e.g. "the entry has no @ sign".
     pub fn description(self) -> &'static str {
         self.texts().1
@@ -340,3 +348,9 @@ fn check_domain(domain: &[u8]) -> Result<(), InvalidReason> {
 #[cfg(test)]
 #[path = "email_tests.rs"]
 mod tests;
+
+impl serde::Serialize for InvalidReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}

@@ -80,7 +80,7 @@ async fn cancelling_during_an_in_flight_batch_counts_it_and_its_links_answer_rev
     assert!(statuses(&report).iter().all(|s| *s == "revoked"));
     let emailed = report
         .iter()
-        .filter(|e| e["reason"].as_str().is_some_and(|r| r.contains("emailed")))
+        .filter(|e| e["detail"].as_str().is_some_and(|r| r.contains("emailed")))
         .count();
     assert_eq!(emailed, 10, "the report says which were emailed anyway");
     let listed: Value = app

@@ -98,7 +98,7 @@ async fn an_inactive_recipient_fails_while_the_rest_are_sent(backend: Backend) {
     let entries = app.report(import["id"].as_str().unwrap()).await;
     assert_eq!(statuses(&entries), ["sent", "failed", "sent"]);
     assert!(
-        entries[1]["reason"].as_str().unwrap().contains("inactive"),
+        entries[1]["detail"].as_str().unwrap().contains("inactive"),
         "{}",
         entries[1]
     );
@@ -156,7 +156,7 @@ async fn an_invitation_that_keeps_failing_is_failed_after_the_last_attempt(backe
     assert_eq!(stored.status, "failed");
     assert!(stored.last_error.unwrap().contains("503"));
     let entries = app.report(import["id"].as_str().unwrap()).await;
-    assert!(entries[0]["reason"].as_str().unwrap().contains("503"));
+    assert!(entries[0]["detail"].as_str().unwrap().contains("503"));
 }
 
 async fn rejected_credentials_pause_dispatch_and_lose_nothing(backend: Backend) {

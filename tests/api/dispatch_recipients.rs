@@ -75,7 +75,7 @@ async fn a_recipient_sendgrid_names_in_a_400_fails_alone_and_the_rest_are_sent(b
     let entries = import_done(&app, import["id"].as_str().unwrap()).await;
 
     assert_eq!(statuses(&entries), ["sent", "failed", "sent"]);
-    let reason = entries[1]["reason"].as_str().unwrap();
+    let reason = entries[1]["detail"].as_str().unwrap();
     assert!(
         reason.contains("Does not contain a valid address."),
         "{reason}"

@@ -64,7 +64,65 @@ async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestA
         .send()
         .await
         .unwrap();
-    assert!(init.text().await.unwrap().contains("/openapi.json"));
+    let init = init.text().await.unwrap();
+    assert!(init.contains("/openapi.json"));
+    // An ops person's key survives a reload.
+    assert!(init.contains("\"persistAuthorization\": true"), "{init}");
+    // Where people type it, without the slash.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/swagger-ui"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 308);
+    assert_eq!(bare.headers()["location"], "/swagger-ui/");
+
+    // What linters and generators need: servers, a license identifier,
+    // unique operation ids, `security` on every operation (empty on the
+    // public ones), and an example of its own type on each problem answer.
+    assert_eq!(spec["servers"][0]["url"], "/");
+    assert_eq!(spec["info"]["license"]["identifier"], "MIT");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut examples = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{id} is unique");
+            let security = operation["security"].as_array().expect("security");
+            if path.starts_with("/healthz") || path.starts_with("/readyz") {
+                assert!(security.is_empty(), "{method} {path} is public");
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Some(problem) = response["content"].get("application/problem+json") else {
+                    continue;
+                };
+                let example = &problem["example"];
+                assert_eq!(
+                    example["status"].to_string(),
+                    *status,
+                    "{method} {path} {status}"
+                );
+                examples.insert(example.to_string());
+            }
+        }
+    }
+    for id in [
+        "get_metrics",
+        "get_import_report",
+        "get_import_report_csv",
+        "preview_import",
+        "receive_resend_events",
+    ] {
+        assert!(ids.contains(id), "{id}");
+    }
+    assert!(
+        examples.len() > 20,
+        "error examples differ: {}",
+        examples.len()
+    );
 }
 
 async fn metrics_count_imports_entries_and_due_invitations(app: TestApp) {

@@ -146,7 +146,7 @@ async fn a_dry_run_predicts_the_real_run_and_writes_nothing(app: TestApp) {
     let file = "a@x.io\nA@x.io\nnope\nmember@x.io\nb@y.io\n";
     let response = app
         .client
-        .post(app.url("/imports?dry_run=true"))
+        .post(app.url("/imports/preview"))
         .bearer_auth(&app.api_key)
         .header("Content-Type", "text/plain")
         .body(file)
@@ -155,6 +155,20 @@ async fn a_dry_run_predicts_the_real_run_and_writes_nothing(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 200);
     let preview: Value = response.json().await.unwrap();
+    // Scripts from before the preview had its own operation still get it.
+    let old_way: Value = app
+        .client
+        .post(app.url("/imports?dry_run=true"))
+        .bearer_auth(&app.api_key)
+        .header("Content-Type", "text/plain")
+        .body(file)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(old_way, preview);
     assert_eq!(app.history_len().await, 0);
     assert_eq!(app.count_rows("import_entries"), 0);
 

@@ -188,7 +188,7 @@ async fn oversized_json_and_webhook_bodies_get_a_problem_413(app: TestApp) {
 async fn a_dry_run_lists_at_most_1000_entries_and_says_there_are_more(app: TestApp) {
     let preview = |body: String| {
         app.client
-            .post(app.url("/imports?dry_run=true"))
+            .post(app.url("/imports/preview"))
             .bearer_auth(&app.api_key)
             .header("Content-Type", "text/plain")
             .body(body)

@@ -3,11 +3,13 @@
 //! PostgreSQL database. Every test runs once per backend.
 
 mod browser;
+mod browser_swagger;
 mod helpers;
 mod served;
 
 mod cancel_in_flight;
 mod cancel_unconfirmed;
+mod contract;
 mod db_limits;
 mod dispatch;
 mod dispatch_ambiguous;

@@ -83,12 +83,12 @@ async fn the_csv_report_holds_every_row_with_formulas_defused(app: TestApp) {
     assert_eq!(
         lines,
         [
-            "position,line,raw,email,status,reason",
-            "1,1,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,",
-            "2,2,'=cmd|'/c'!A1,,invalid,missing_at",
-            "3,3,'+sum@x.io,'+sum@x.io,queued,",
-            "4,4,'-x@y.io,'-x@y.io,queued,",
-            "5,5,'@SUM(1),,invalid,comment",
+            "position,line,raw,email,status,reason,detail",
+            "1,1,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,,",
+            "2,2,'=cmd|'/c'!A1,,invalid,missing_at,the entry has no @ sign",
+            "3,3,'+sum@x.io,'+sum@x.io,queued,,",
+            "4,4,'-x@y.io,'-x@y.io,queued,,",
+            "5,5,'@SUM(1),,invalid,comment,the address contains a comment in parentheses; remove the text in parentheses",
         ]
     );
 }
@@ -113,6 +113,8 @@ async fn the_csv_report_can_be_asked_for_with_the_accept_header_and_filtered(app
     let body = response.text().await.unwrap();
     let rows: Vec<&str> = body.lines().skip(1).collect();
     assert_eq!(rows.len(), 12_000);
-    assert!(rows.iter().all(|r| r.ends_with(",invalid,missing_at")));
+    assert!(rows
+        .iter()
+        .all(|r| r.ends_with(",invalid,missing_at,the entry has no @ sign")));
     assert!(rows[11_999].starts_with("24000,24000,bad12000,"));
 }

@@ -54,7 +54,7 @@ async fn a_hard_bounce_suppresses_the_address_in_later_imports(backend: Backend)
     assert_eq!(receipt(answer).await, (1, 1));
     let entries = hooks.app.report(id(&first)).await;
     assert_eq!(statuses(&entries), ["bounced", "sent"]);
-    let reason = entries[0]["reason"].as_str().expect("a bounce reason");
+    let reason = entries[0]["detail"].as_str().expect("a bounce reason");
     assert!(reason.contains("550 5.1.1"), "{reason}");
     assert_eq!(n(&hooks.import_now(&key, id(&first)).await, "bounced"), 1);
 
@@ -221,7 +221,7 @@ async fn resend_events_signed_with_the_secret_move_invitations(backend: Backend)
     assert_eq!(applied, [1, 1, 0, 1, 0]);
     let entries = hooks.app.report(id(&import)).await;
     assert_eq!(statuses(&entries), ["delivered", "bounced", "complained"]);
-    assert_eq!(entries[1]["reason"], "550 5.1.1 no such user");
+    assert_eq!(entries[1]["detail"], "550 5.1.1 no such user");
     assert_eq!(hooks.app.count_rows("suppressions"), 2);
 }
 

@@ -85,7 +85,7 @@ async fn resend_suppressed_and_failed_events_fail_the_invitation_and_only_a_refu
     assert_eq!(statuses(&entries), ["failed", "failed", "bounced"]);
     let reasons: Vec<&str> = entries
         .iter()
-        .map(|e| e["reason"].as_str().unwrap_or(""))
+        .map(|e| e["detail"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(reasons[1], "reached_daily_quota");
     assert!(reasons[0].contains("suppression list"), "{reasons:?}");
@@ -143,7 +143,7 @@ async fn sendgrid_drops_fail_the_invitation_and_suppress_by_their_reason(backend
         statuses(&entries),
         ["failed", "failed", "failed", "failed", "sent"]
     );
-    assert_eq!(entries[3]["reason"], "Invalid");
+    assert_eq!(entries[3]["detail"], "Invalid");
     let suppressed: Vec<String> = suppressions(&hooks, &key)
         .await
         .into_iter()
