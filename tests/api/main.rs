@@ -6,6 +6,7 @@ mod browser;
 mod helpers;
 mod served;
 
+mod accept_pages;
 mod cancel_in_flight;
 mod cancel_unconfirmed;
 mod db_limits;
