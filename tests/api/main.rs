@@ -3,6 +3,7 @@
 //! PostgreSQL database. Every test runs once per backend.
 
 mod browser;
+mod browser_accept;
 mod helpers;
 mod served;
 
