@@ -97,11 +97,6 @@ pub async fn preview_invitation(
 /// Accept an invitation: the address becomes a user of the account. A token
 /// works once. A browser's form post gets the confirmation page, or a 303 to
 /// the import's `redirect_url` when it has one.
-///
-/// The post carries no cookie and no session: the token in the path is the
-/// only credential, so a form on another site can accept an invitation only
-/// if it already holds the token, and whoever holds the token can accept it
-/// directly anyway. Cross-site posting gives nothing more.
 #[utoipa::path(
     post, path = "/accept/{token}", tag = "accept",
     params(("token" = String, Path, description = "The token from the invitation email")),
@@ -122,6 +117,11 @@ pub async fn accept_invitation(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
+    // No CSRF token, on purpose: the post carries no cookie and no session;
+    // the token in the path is the only credential. A form on another site
+    // can accept an invitation only if it already holds the token, and
+    // whoever holds the token can accept it directly anyway, so a cross-site
+    // post gives nothing more than the link itself does.
     let started = Instant::now();
     let result = accept(&state, path.into_inner()).await;
     let result = refuse_slowly(started, result).await;
