@@ -90,7 +90,7 @@ async fn accept_flow(backend: Backend) {
     let seen: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(seen["landed"], "Welcome aboard");
     let pages = seen["pages"].as_array().unwrap();
-    assert_eq!(pages.len(), 7, "{seen}");
+    assert_eq!(pages.len(), 8, "{seen}");
     for page in pages {
         assert_eq!(page["axe_violations"], 0, "{page}");
         assert!(

@@ -39,6 +39,11 @@ try {
     await record(page, `${prefix}-page-${width}`, response.status());
   }
 
+  // A phone in dark mode: the page's dark colours pass axe's contrast check too.
+  const dark = await context(PHONE, "dark");
+  const darkResponse = await dark.goto(link);
+  await record(dark, `${prefix}-page-phone-dark`, darkResponse.status());
+
   // Keyboard: the button is reachable and its focus is visible.
   await phone.keyboard.press("Tab");
   const focus = await phone.evaluate(() => {
@@ -89,8 +94,8 @@ try {
   await browser.close();
 }
 
-async function context(viewport) {
-  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-US" });
+async function context(viewport, colorScheme = "light") {
+  const ctx = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, locale: "en-US" });
   const page = await ctx.newPage();
   page.cspReports = [];
   page.on("console", (message) => {
