@@ -116,6 +116,13 @@ pub struct ServeConfig {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// A folder whose files replace the invitee's built-in pages:
+    /// `style.css`, and `<lang>/layout.html`, `invitation.html`,
+    /// `accepted.html`, `refused.html` (minijinja, autoescaped); a new
+    /// `<lang>/` folder adds a language, chosen by `Accept-Language`.
+    #[arg(long, env = "ACCEPT_TEMPLATE_DIR")]
+    pub accept_template_dir: Option<std::path::PathBuf>,
+
     /// Run the dispatcher inside this process (`false` when separate
     /// `bulk-invite worker` processes send the invitations).
     #[arg(long, env = "SERVE_DISPATCHER", default_value_t = true, action = clap::ArgAction::Set)]
@@ -142,6 +149,7 @@ impl ServeConfig {
             http_workers: None,
             allowed_redirect_origins: Vec::new(),
             cors_allowed_origins: Vec::new(),
+            accept_template_dir: None,
             dispatcher: true,
             dispatch: DispatchConfig::default(),
             webhooks: WebhookConfig::default(),
@@ -161,9 +169,16 @@ pub struct DispatchConfig {
     #[arg(long, env = "EMAIL_FROM", default_value = "invites@localhost")]
     pub email_from: String,
 
-    /// The base of the accept link in emails (`<base>/invitations/accept/<token>`).
+    /// The base of the accept link in emails (`<base>/accept/<token>`).
     #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     pub public_base_url: String,
+
+    /// The frontend's own accept page, when it has one: emails link there
+    /// instead of to the built-in page, `{token}` replaced by the token
+    /// (e.g. `https://app.example.com/join?token={token}`); the frontend
+    /// then calls `GET` and `POST /accept/{token}` itself.
+    #[arg(long, env = "ACCEPT_URL_TEMPLATE")]
+    pub accept_url_template: Option<String>,
 
     /// Postmark's API base URL.
     #[arg(long, env = "POSTMARK_BASE_URL")]
@@ -252,6 +267,7 @@ impl Default for DispatchConfig {
             email_provider: ProviderKind::Log,
             email_from: "invites@localhost".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
+            accept_url_template: None,
             postmark_base_url: None,
             postmark_server_token: None,
             postmark_message_stream: "outbound".into(),

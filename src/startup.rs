@@ -25,6 +25,8 @@ pub struct AppState {
     pub webhooks: WebhookConfig,
     /// Origins an import's `redirect_url` may point to.
     pub allowed_redirect_origins: Vec<String>,
+    /// The invitee's pages (the accept page and its answers).
+    pub pages: Arc<api::pages::Pages>,
     /// The largest webhook body, in bytes.
     pub webhook_max_bytes: usize,
     /// Bytes all webhook bodies being read may hold at once (they are
@@ -70,7 +72,11 @@ impl Application {
             true => Some(Dispatcher::new(pool.clone(), &config.dispatch)?),
             false => None,
         };
+        let pages = Arc::new(api::pages::Pages::load(
+            config.accept_template_dir.as_deref(),
+        )?);
         let state = web::Data::new(AppState {
+            pages,
             pool: pool.clone(),
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
@@ -97,7 +103,7 @@ impl Application {
                     let edge = edge.clone();
                     move |req, next| api::limits::guard(edge.clone(), req, next)
                 }))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<api::logging::MaskedTokens>::new())
                 // Outermost: a preflight is answered before any other rule,
                 // and refusals carry the CORS headers a browser needs to
                 // show them to the page.

@@ -55,10 +55,15 @@ fn routes() -> &'static [Route] {
                 .collect(),
             })
             .collect();
-        // The document itself is served but not described in itself.
+        // The document itself is served but not described in itself; nor
+        // is the accept path emails linked to before `/accept/{token}`.
         routes.push(Route {
             segments: vec![Some("openapi.json".into())],
             methods: vec!["GET"],
+        });
+        routes.push(Route {
+            segments: vec![Some("invitations".into()), Some("accept".into()), None],
+            methods: vec!["GET", "POST"],
         });
         routes
     })
@@ -123,6 +128,8 @@ mod tests {
         assert_eq!(allowed("/invitations/abc"), ["DELETE"]);
         assert_eq!(allowed("/webhooks/postmark"), ["POST"]);
         assert_eq!(allowed("/openapi.json"), ["GET"]);
+        assert_eq!(allowed("/accept/tok"), ["GET", "POST"]);
+        assert_eq!(allowed("/invitations/accept/tok"), ["GET", "POST"]);
         assert!(allowed("/nope").is_empty());
         assert!(allowed("/imports//report").is_empty());
     }

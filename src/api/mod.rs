@@ -10,9 +10,11 @@ pub mod import_actions;
 pub mod imports;
 pub mod invitations;
 pub mod limits;
+pub mod logging;
 pub mod methods;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod pagination;
 pub mod reports;
 pub mod suppressions;
@@ -44,8 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(invitations::list_invitations)
         .service(invitations::revoke_invitation)
         .service(invitations::resend_invitation)
-        .service(accept::preview_invitation)
-        .service(accept::accept_invitation)
+        .service(accept::resource())
         .service(users::add_users)
         .service(users::list_users)
         .service(suppressions::list_suppressions)

@@ -2,6 +2,7 @@
 //! claim (the time and expiry they state), so every try of the batch, by
 //! any worker, sends the same bytes under the same idempotency key.
 
+use super::link::AcceptLink;
 use super::provider::Message;
 use super::template::{substitutions, EmailValues, Templates};
 use super::token::{self, TokenMaker};
@@ -23,7 +24,8 @@ pub struct Sealed {
 pub struct Composer<'a> {
     pub templates: &'a Templates,
     pub tokens: &'a TokenMaker,
-    pub public_base_url: &'a str,
+    /// Where the link in each email points.
+    pub link: &'a AcceptLink,
     pub default_ttl_days: i64,
 }
 
@@ -48,7 +50,6 @@ impl Composer<'_> {
         claimed: &[Claimed],
         context: &BatchContext,
     ) -> anyhow::Result<(Vec<Message>, Vec<Sealed>)> {
-        let base = self.public_base_url.trim_end_matches('/');
         claimed
             .iter()
             .map(|c| {
@@ -57,7 +58,7 @@ impl Composer<'_> {
                     anyhow::bail!("invitation {} was claimed without a fixed expiry", c.id);
                 };
                 let token = self.tokens.token(&c.id, c.token_version);
-                let accept_url = format!("{base}/invitations/accept/{token}");
+                let accept_url = self.link.url(&token);
                 let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
                 let message = context
                     .imports

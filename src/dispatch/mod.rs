@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod dispatcher;
 pub mod events;
+pub mod link;
 pub mod pace;
 pub mod provider;
 pub mod providers;

@@ -87,7 +87,7 @@ impl Templates {
         templates.render(&EmailValues {
             account_name: "Acme",
             email: "ann@example.com",
-            accept_url: "http://127.0.0.1/invitations/accept/token",
+            accept_url: "http://127.0.0.1/accept/token",
             expires_at: "2026-12-03",
             message: "Welcome aboard",
         })?;
@@ -185,7 +185,7 @@ mod tests {
         EmailValues {
             account_name: "Smith & <Sons>",
             email: "ann@x.io",
-            accept_url: "https://app.test/invitations/accept/abc",
+            accept_url: "https://app.test/accept/abc",
             expires_at: "2026-12-03",
             message: "See you <soon> & welcome",
         }
@@ -196,14 +196,10 @@ mod tests {
         let templates = Templates::load(None).unwrap();
         let email = templates.render(&values()).unwrap();
         assert_eq!(email.subject, "You're invited to join Smith & <Sons>");
-        assert!(email
-            .text
-            .contains("https://app.test/invitations/accept/abc"));
+        assert!(email.text.contains("https://app.test/accept/abc"));
         assert!(email.text.contains("2026-12-03"));
         assert!(email.html.contains("Smith &amp; &lt;Sons&gt;"));
-        assert!(email
-            .html
-            .contains("href=\"https://app.test/invitations/accept/abc\""));
+        assert!(email.html.contains("href=\"https://app.test/accept/abc\""));
     }
 
     #[test]

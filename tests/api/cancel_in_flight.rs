@@ -105,10 +105,7 @@ async fn accept_tokens(server: &wiremock::MockServer) -> Vec<String> {
         let messages: Vec<Value> = serde_json::from_slice(&request.body).unwrap();
         for m in messages {
             let text = m["TextBody"].as_str().unwrap();
-            let link = text
-                .lines()
-                .find(|l| l.contains("/invitations/accept/"))
-                .unwrap();
+            let link = text.lines().find(|l| l.contains("/accept/")).unwrap();
             tokens.push(link.trim().rsplit('/').next().unwrap().to_owned());
         }
     }

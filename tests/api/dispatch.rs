@@ -58,7 +58,7 @@ async fn queued_invitations_are_sent_through_postmark_and_the_import_completes(b
     let text = sent[0]["TextBody"].as_str().unwrap();
     let link = text
         .lines()
-        .find(|l| l.starts_with("https://invite.test/invitations/accept/"));
+        .find(|l| l.starts_with("https://invite.test/accept/"));
     let token = link.expect("an accept link").rsplit('/').next().unwrap();
     let stored = app.invitation_by_email("ann@x.io");
     assert_eq!(sent[0]["Metadata"]["invitation_id"], stored.id);

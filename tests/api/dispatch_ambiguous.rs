@@ -47,7 +47,7 @@ fn token_of(email: &Delivered) -> String {
     let link = email
         .text
         .lines()
-        .find(|l| l.starts_with("https://invite.test/invitations/accept/"))
+        .find(|l| l.starts_with("https://invite.test/accept/"))
         .expect("an accept link");
     link.rsplit('/').next().unwrap_or_default().to_owned()
 }

@@ -45,10 +45,7 @@ async fn tokens(server: &MockServer) -> HashMap<String, String> {
         let messages: Vec<Value> = serde_json::from_slice(&request.body).unwrap();
         for m in messages {
             let text = m["TextBody"].as_str().unwrap();
-            let link = text
-                .lines()
-                .find(|l| l.contains("/invitations/accept/"))
-                .unwrap();
+            let link = text.lines().find(|l| l.contains("/accept/")).unwrap();
             let token = link.rsplit('/').next().unwrap().to_owned();
             tokens.insert(m["To"].as_str().unwrap().to_owned(), token);
         }
@@ -85,7 +82,7 @@ async fn post(app: &TestApp, path: &str) -> reqwest::Response {
 
 async fn accept(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
-        .post(app.url(&format!("/invitations/accept/{token}")))
+        .post(app.url(&format!("/accept/{token}")))
         .send()
         .await
         .unwrap()
@@ -98,7 +95,7 @@ async fn an_accepted_invitation_makes_a_user_and_its_link_works_once(backend: Ba
 
     let preview = app
         .client
-        .get(app.url(&format!("/invitations/accept/{token}")))
+        .get(app.url(&format!("/accept/{token}")))
         .send()
         .await
         .unwrap();

@@ -3,10 +3,12 @@
 //! PostgreSQL database. Every test runs once per backend.
 
 mod browser;
+mod browser_accept;
 mod browser_swagger;
 mod helpers;
 mod served;
 
+mod accept_pages;
 mod cancel_in_flight;
 mod cancel_unconfirmed;
 mod contract;

@@ -5,6 +5,7 @@
 use crate::helpers::TestApp;
 use std::io::Read;
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,16 @@ impl Served {
     /// Starts the server with `env` on top of quiet defaults, and waits
     /// until `/healthz` answers.
     pub async fn start(app: &TestApp, env: &[(&str, &str)]) -> Served {
+        Self::start_with(app, env, Stdio::null()).await
+    }
+
+    /// The same, with its log (stderr) written to `log`.
+    pub async fn start_logging(app: &TestApp, env: &[(&str, &str)], log: &Path) -> Served {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_with(app, env, Stdio::from(file)).await
+    }
+
+    async fn start_with(app: &TestApp, env: &[(&str, &str)], stderr: Stdio) -> Served {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_bulk-invite"));
         command
@@ -31,7 +42,7 @@ impl Served {
             .env("SERVE_DISPATCHER", "false")
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (key, value) in env {
             command.env(key, value);
         }
@@ -74,7 +85,7 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

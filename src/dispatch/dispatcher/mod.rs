@@ -5,6 +5,7 @@
 //! survive a failing or panicking step; stop cleanly between batches.
 
 use super::compose::Composer;
+use super::link::AcceptLink;
 use super::pace::Pace;
 use super::provider::{BatchError, Outcome, PauseCause, Provider, Recovery};
 use super::providers;
@@ -43,6 +44,7 @@ pub struct Dispatcher {
     templates: Templates,
     shared: SharedContent,
     tokens: TokenMaker,
+    link: AcceptLink,
     config: DispatchConfig,
     batch_size: usize,
     status: Arc<DispatchStatus>,
@@ -79,6 +81,10 @@ impl Dispatcher {
     ) -> anyhow::Result<Dispatcher> {
         let templates = Templates::load(config.email_template_dir.as_deref())?;
         let shared = templates.shared()?;
+        let link = AcceptLink::parse(
+            &config.public_base_url,
+            config.accept_url_template.as_deref(),
+        )?;
         if config.token_secret.is_none() {
             tracing::info!(
                 "BULK_INVITE_TOKEN_SECRET is not set: using a random secret for this process; \
@@ -96,6 +102,7 @@ impl Dispatcher {
             templates,
             shared,
             tokens: TokenMaker::new(config.token_secret.as_deref()),
+            link,
             config: config.clone(),
             batch_size,
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
@@ -279,7 +286,7 @@ impl Dispatcher {
         Composer {
             templates: &self.templates,
             tokens: &self.tokens,
-            public_base_url: &self.config.public_base_url,
+            link: &self.link,
             default_ttl_days: self.config.invitation_ttl_days,
         }
     }
