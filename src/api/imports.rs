@@ -286,7 +286,8 @@ pub struct HistoryParams {
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (the id of the last row it held).
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
 }
 

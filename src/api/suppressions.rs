@@ -12,8 +12,8 @@ use crate::domain::EmailAddress;
 use crate::startup::AppState;
 use actix_web::{delete, get, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// A suppressed address.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,10 +47,22 @@ pub struct SuppressionsPage {
     pub next_cursor: Option<String>,
 }
 
+/// Paging of the suppression list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionParams {
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page (the address key of the last row it held).
+    #[param(min_length = 1, max_length = 320)]
+    pub cursor: Option<String>,
+}
+
 /// The account's suppressed addresses, in address order.
 #[utoipa::path(
     get, path = "/suppressions", tag = "suppressions",
-    params(HistoryParams),
+    params(SuppressionParams),
     responses(
         (status = 200, body = SuppressionsPage),
         (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
@@ -63,9 +75,13 @@ pub struct SuppressionsPage {
 pub async fn list_suppressions(
     state: web::Data<AppState>,
     auth: Authenticated,
-    params: web::Query<HistoryParams>,
+    params: web::Query<SuppressionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (limit, after) = params.page('s')?;
+    let page = HistoryParams {
+        limit: params.limit,
+        cursor: params.cursor.clone(),
+    };
+    let (limit, after) = page.page('s')?;
     let account_id = auth.0.id;
     let rows = blocking(&state, move |conn| {
         Ok(suppressions::list(
