@@ -5,7 +5,7 @@ use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::{blocking, upload, ApiError, Problem};
 use crate::db::imports::{self, Created, Preview, Upload};
-use crate::domain::options::ImportOptions;
+use crate::domain::options::{ImportOptions, RawOptions};
 use crate::domain::parser::{decode, entries, DecodeError};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
@@ -32,6 +32,14 @@ pub struct CreateParams {
     pub expires_in_days: Option<String>,
     /// Where to send people after they accept; its origin must be allowed by the server.
     pub redirect_url: Option<String>,
+    /// Who invites them: a person's name shown in the email's subject and
+    /// first line ("Ann Lee invited you to join Acme"), at most 100 characters.
+    #[param(max_length = 100)]
+    pub invited_by: Option<String>,
+    /// The language of the emails, a BCP 47 tag (`de`, `fr-CA`); templates
+    /// fall back along the tag to English.
+    #[param(max_length = 35)]
+    pub locale: Option<String>,
 }
 
 /// Upload a file of email addresses and queue an invitation for each new one.
@@ -80,12 +88,21 @@ pub async fn create_import(
     let option = |name: &str, query: &Option<String>| {
         file.fields.get(name).cloned().or_else(|| query.clone())
     };
-    let options = ImportOptions::parse(
-        option("message", &params.message).as_deref(),
-        option("expires_in_days", &params.expires_in_days).as_deref(),
-        option("redirect_url", &params.redirect_url).as_deref(),
-        &state.allowed_redirect_origins,
-    )
+    let (message, expires_in_days, redirect_url, invited_by, locale) = (
+        option("message", &params.message),
+        option("expires_in_days", &params.expires_in_days),
+        option("redirect_url", &params.redirect_url),
+        option("invited_by", &params.invited_by),
+        option("locale", &params.locale),
+    );
+    let raw = RawOptions {
+        message: message.as_deref(),
+        expires_in_days: expires_in_days.as_deref(),
+        redirect_url: redirect_url.as_deref(),
+        invited_by: invited_by.as_deref(),
+        locale: locale.as_deref(),
+    };
+    let options = ImportOptions::parse(raw, &state.allowed_redirect_origins)
     .map_err(|e| ApiError::bad_request("invalid-option", "Invalid import option", e.to_string()))?;
     let account_id = auth.0.id;
     if params.dry_run {
@@ -256,6 +273,14 @@ pub struct UploadForm {
     /// Where to send people after they accept (an allowed origin).
     #[schema(pattern = r"^[^\x00-\x1F\x7F]*$")]
     redirect_url: Option<String>,
+    /// Who invites them: a person's name shown in the email's subject and
+    /// first line, at most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F]*$", example = "Ann Lee")]
+    invited_by: Option<String>,
+    /// The language of the emails, a BCP 47 tag; templates fall back along
+    /// the tag to English.
+    #[schema(max_length = 35, pattern = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$", example = "de")]
+    locale: Option<String>,
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {

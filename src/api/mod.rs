@@ -2,6 +2,7 @@
 //! contract. Handlers extract, call one function, and map the result.
 
 pub mod accept;
+pub mod account;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -45,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(accept::accept_invitation)
         .service(users::add_users)
         .service(users::list_users)
+        .service(account::get_account)
+        .service(account::update_account)
         .service(suppressions::list_suppressions)
         .service(suppressions::lift_suppression)
         .service(webhooks::scope())

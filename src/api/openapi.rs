@@ -3,7 +3,7 @@
 //! `openapi/openapi.json`.
 
 use super::webhooks::{self, WebhookAuth};
-use super::{accept, error, health, import_actions, imports, invitations, reports};
+use super::{accept, account, error, health, import_actions, imports, invitations, reports};
 use super::{suppressions, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
@@ -35,6 +35,8 @@ use utoipa_swagger_ui::SwaggerUi;
         accept::accept_invitation,
         users::add_users,
         users::list_users,
+        account::get_account,
+        account::update_account,
         suppressions::list_suppressions,
         suppressions::lift_suppression,
         health::healthz,
@@ -74,11 +76,14 @@ use utoipa_swagger_ui::SwaggerUi;
         health::NotReady,
         crate::dispatch::DispatchState,
         webhooks::WebhookReceipt,
+        account::AccountView,
+        account::AccountUpdate,
     )),
     modifiers(&BearerAuth, &WebhookAuth, &EdgeRules),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
+        (name = "account", description = "The account of the API key: the name and reply-to address its invitation emails show"),
         (name = "invitations", description = "Find, revoke and resend invitations"),
         (name = "suppressions", description = "Addresses that bounced, complained, unsubscribed or that the provider refuses: imports and re-sends skip them"),
         (name = "accept", description = "Public: what an invitation link is for, and accepting it (no API key: the token is the credential)"),

@@ -6,6 +6,7 @@ use super::provider::Message;
 use super::template::{substitutions, EmailValues, Templates};
 use super::token::{self, TokenMaker};
 use crate::db::dispatch::{BatchContext, Claimed};
+use crate::i18n::{self, LanguageTag};
 use anyhow::Context;
 use chrono::NaiveDateTime;
 
@@ -25,6 +26,8 @@ pub struct Composer<'a> {
     pub tokens: &'a TokenMaker,
     pub public_base_url: &'a str,
     pub default_ttl_days: i64,
+    /// `PRODUCT_NAME` ("" for none).
+    pub product_name: &'a str,
 }
 
 impl Composer<'_> {
@@ -34,7 +37,7 @@ impl Composer<'_> {
         let days = context
             .imports
             .get(&c.import_id)
-            .and_then(|(_, days)| *days)
+            .and_then(|import| import.expiry_days)
             .map_or(self.default_ttl_days, i64::from);
         chrono::Duration::try_days(days)
             .and_then(|days| at.checked_add_signed(days))
@@ -58,24 +61,34 @@ impl Composer<'_> {
                 };
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
-                let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
-                let message = context
-                    .imports
-                    .get(&c.import_id)
-                    .and_then(|(m, _)| m.as_deref());
+                let import = context.imports.get(&c.import_id).cloned().unwrap_or_default();
+                let account = context.accounts.get(&c.account_id).cloned().unwrap_or_default();
+                let locale = self.templates.locale_for(import.locale.as_deref());
+                let expires = i18n::format_date(
+                    expires_at.date(),
+                    date_locale(import.locale.as_deref(), locale),
+                );
+                let account_name = match account.name.as_str() {
+                    "" => "your team",
+                    name => name,
+                };
+                // "Join Acme on Acme" says nothing twice over.
+                let product_name = match self.product_name {
+                    p if p.eq_ignore_ascii_case(account_name) => "",
+                    p => p,
+                };
                 let values = EmailValues {
-                    account_name: context
-                        .account_names
-                        .get(&c.account_id)
-                        .map_or("your team", String::as_str),
+                    account_name,
+                    invited_by: import.invited_by.as_deref().unwrap_or(""),
+                    product_name,
                     email: &c.email,
                     accept_url: &accept_url,
                     expires_at: &expires,
-                    message: message.unwrap_or(""),
+                    message: import.message.as_deref().unwrap_or(""),
                 };
                 let rendered = self
                     .templates
-                    .render(&values)
+                    .render(locale, &values)
                     .context("rendering an invitation")?;
                 let message = Message {
                     invitation_id: c.id.clone(),
@@ -83,6 +96,8 @@ impl Composer<'_> {
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
+                    reply_to: account.reply_to,
+                    shared: rendered.shared,
                     substitutions: substitutions(&values),
                 };
                 let sealed = Sealed {
@@ -107,4 +122,14 @@ impl Composer<'_> {
         }
         format!("{batch_id}-{}", &hex::encode(hash.finalize())[..16])
     }
+}
+
+/// The tag dates are written for: the import's own tag when the templates
+/// are of its language (`en-US` writes "December 3, 2026" in the English
+/// email), else the templates' locale (no French date in an English email).
+fn date_locale<'a>(requested: Option<&'a str>, picked: &'a str) -> &'a str {
+    requested
+        .and_then(|tag| LanguageTag::parse(tag).ok().map(|t| (tag, t)))
+        .filter(|(_, t)| t.language().eq_ignore_ascii_case(picked.split('-').next().unwrap_or(picked)))
+        .map_or(picked, |(tag, _)| tag)
 }

@@ -102,7 +102,6 @@ impl Dispatcher {
         Batch {
             from: &self.config.email_from,
             messages,
-            shared: &self.shared,
             idempotency_key: key,
             batch_id,
         }

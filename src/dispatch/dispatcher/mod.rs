@@ -11,7 +11,7 @@ use super::providers;
 use super::settle::{self, Rules};
 use super::template::Templates;
 use super::token::TokenMaker;
-use super::{DispatchStatus, SharedContent};
+use super::DispatchStatus;
 use crate::config::DispatchConfig;
 use crate::db::dispatch::{self as queue, Claimed};
 use crate::db::lifecycle::{self, Change, Target};
@@ -41,7 +41,6 @@ pub struct Dispatcher {
     pool: Pool,
     provider: Arc<dyn Provider>,
     templates: Templates,
-    shared: SharedContent,
     tokens: TokenMaker,
     config: DispatchConfig,
     batch_size: usize,
@@ -78,7 +77,10 @@ impl Dispatcher {
         provider: Arc<dyn Provider>,
     ) -> anyhow::Result<Dispatcher> {
         let templates = Templates::load(config.email_template_dir.as_deref())?;
-        let shared = templates.shared()?;
+        if let Some(product) = &config.product_name {
+            crate::domain::DisplayName::parse(product)
+                .map_err(|e| anyhow::anyhow!("PRODUCT_NAME {e}"))?;
+        }
         if config.token_secret.is_none() {
             tracing::info!(
                 "BULK_INVITE_TOKEN_SECRET is not set: using a random secret for this process; \
@@ -94,7 +96,6 @@ impl Dispatcher {
             pool,
             provider,
             templates,
-            shared,
             tokens: TokenMaker::new(config.token_secret.as_deref()),
             config: config.clone(),
             batch_size,
@@ -281,6 +282,7 @@ impl Dispatcher {
             tokens: &self.tokens,
             public_base_url: &self.config.public_base_url,
             default_ttl_days: self.config.invitation_ttl_days,
+            product_name: self.config.product_name.as_deref().unwrap_or(""),
         }
     }
 

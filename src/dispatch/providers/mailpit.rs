@@ -33,6 +33,8 @@ pub struct Mailpit {
 struct SendRequest<'a> {
     from: Address<'a>,
     to: [Address<'a>; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reply_to: Vec<Address<'a>>,
     subject: &'a str,
     text: &'a str,
     #[serde(rename = "HTML")]
@@ -78,6 +80,11 @@ impl Mailpit {
         let body = SendRequest {
             from: Address { email: from },
             to: [Address { email: &message.to }],
+            reply_to: message
+                .reply_to
+                .iter()
+                .map(|email| Address { email })
+                .collect(),
             subject: &message.subject,
             text: &message.text,
             html: &message.html,

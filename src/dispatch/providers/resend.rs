@@ -64,6 +64,8 @@ impl Resend {
 struct Email<'a> {
     from: &'a str,
     to: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a str>,
     subject: &'a str,
     text: &'a str,
     html: &'a str,
@@ -81,6 +83,7 @@ impl<'a> Email<'a> {
         Email {
             from,
             to: [&message.to],
+            reply_to: message.reply_to.as_deref(),
             subject: &message.subject,
             text: &message.text,
             html: &message.html,

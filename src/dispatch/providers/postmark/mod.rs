@@ -81,6 +81,7 @@ impl Postmark {
         Email {
             from,
             to: &message.to,
+            reply_to: message.reply_to.as_deref(),
             subject: &message.subject,
             text_body: &message.text,
             html_body: &message.html,
@@ -99,6 +100,8 @@ impl Postmark {
 struct Email<'a> {
     from: &'a str,
     to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a str>,
     subject: &'a str,
     text_body: &'a str,
     html_body: &'a str,
