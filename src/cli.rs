@@ -116,7 +116,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .as_deref()
                 .or(config.dispatch.product_name.as_deref())
                 .unwrap_or(DEFAULT_ACCOUNT_NAME);
-            bootstrap(&pool, &checked_name(name)?, config.bootstrap_api_key.as_deref())?;
+            bootstrap(
+                &pool,
+                &checked_name(name)?,
+                config.bootstrap_api_key.as_deref(),
+            )?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let app = startup::Application::build(*config, pool).await?;

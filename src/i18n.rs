@@ -189,7 +189,11 @@ pub fn format_date(date: NaiveDate, locale: &str) -> String {
         "en" => format!("{day} {} {year}", EN_MONTHS[month]),
         "de" => format!("{day}. {} {year}", DE_MONTHS[month]),
         "fr" => {
-            let day = if day == 1 { "1er".into() } else { day.to_string() };
+            let day = if day == 1 {
+                "1er".into()
+            } else {
+                day.to_string()
+            };
             format!("{day} {} {year}", FR_MONTHS[month])
         }
         "es" => format!("{day} de {} de {year}", ES_MONTHS[month]),
@@ -298,8 +302,19 @@ mod tests {
     fn malformed_tags_are_refused() {
         let long = format!("en-{}", "abcdefgh-".repeat(5));
         for raw in [
-            "", " ", "e", "english-language", "1234", "en--GB", "en-", "-en", "en GB",
-            "en-GB!", "dé", "en-abcdefghi", &long,
+            "",
+            " ",
+            "e",
+            "english-language",
+            "1234",
+            "en--GB",
+            "en-",
+            "-en",
+            "en GB",
+            "en-GB!",
+            "dé",
+            "en-abcdefghi",
+            &long,
         ] {
             assert!(LanguageTag::parse(raw).is_err(), "{raw:?} accepted");
         }
@@ -314,7 +329,10 @@ mod tests {
         );
         assert_eq!(tag("en-GB").fallback_chain(), ["en-GB", "en"]);
         assert_eq!(tag("en").fallback_chain(), ["en"]);
-        assert_eq!(tag("de-x-formal").fallback_chain(), ["de-x-formal", "de", "en"]);
+        assert_eq!(
+            tag("de-x-formal").fallback_chain(),
+            ["de-x-formal", "de", "en"]
+        );
     }
 
     #[test]
@@ -346,7 +364,10 @@ mod tests {
     fn negotiation_finds_the_best_locale_we_have() {
         let available = ["en", "de"];
         assert_eq!(negotiate("de-AT,en;q=0.5", &available), Some("de"));
-        assert_eq!(negotiate("fr-CA, fr;q=0.9, de;q=0.8", &available), Some("de"));
+        assert_eq!(
+            negotiate("fr-CA, fr;q=0.9, de;q=0.8", &available),
+            Some("de")
+        );
         assert_eq!(negotiate("en-GB, de;q=0.9", &available), Some("en"));
         assert_eq!(negotiate("ja", &available), Some("en"));
         assert_eq!(negotiate("", &available), Some("en"));

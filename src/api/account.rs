@@ -104,8 +104,18 @@ pub async fn update_account(
         || limits::body_too_large(MAX_BODY_BYTES, "16 KiB for PATCH /account"),
     )
     .await?;
-    let update = serde_json::from_slice::<AccountUpdate>(&body)
-        .map_err(|e| ApiError::bad_request("invalid-json", "Invalid JSON body", e.to_string()))?;
+    let invalid =
+        |detail: String| ApiError::bad_request("invalid-json", "Invalid JSON body", detail);
+    // serde takes a struct from an array too; only an object is meant.
+    let value =
+        serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid(
+            "Send a JSON object with `name` and/or `reply_to`.".into(),
+        ));
+    }
+    let update =
+        serde_json::from_value::<AccountUpdate>(value).map_err(|e| invalid(e.to_string()))?;
     let change = checked(update)?;
     let account_id = auth.0.id;
     let account = blocking(&state, move |conn| {

@@ -102,8 +102,9 @@ pub async fn create_import(
         invited_by: invited_by.as_deref(),
         locale: locale.as_deref(),
     };
-    let options = ImportOptions::parse(raw, &state.allowed_redirect_origins)
-    .map_err(|e| ApiError::bad_request("invalid-option", "Invalid import option", e.to_string()))?;
+    let options = ImportOptions::parse(raw, &state.allowed_redirect_origins).map_err(|e| {
+        ApiError::bad_request("invalid-option", "Invalid import option", e.to_string())
+    })?;
     let account_id = auth.0.id;
     if params.dry_run {
         let view = blocking(&state, move |conn| {
@@ -275,11 +276,19 @@ pub struct UploadForm {
     redirect_url: Option<String>,
     /// Who invites them: a person's name shown in the email's subject and
     /// first line, at most 100 characters, no control characters.
-    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F]*$", example = "Ann Lee")]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F]*$",
+        example = "Ann Lee"
+    )]
     invited_by: Option<String>,
     /// The language of the emails, a BCP 47 tag; templates fall back along
     /// the tag to English.
-    #[schema(max_length = 35, pattern = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$", example = "de")]
+    #[schema(
+        max_length = 35,
+        pattern = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$",
+        example = "de"
+    )]
     locale: Option<String>,
 }
 

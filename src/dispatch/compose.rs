@@ -61,8 +61,16 @@ impl Composer<'_> {
                 };
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
-                let import = context.imports.get(&c.import_id).cloned().unwrap_or_default();
-                let account = context.accounts.get(&c.account_id).cloned().unwrap_or_default();
+                let import = context
+                    .imports
+                    .get(&c.import_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let account = context
+                    .accounts
+                    .get(&c.account_id)
+                    .cloned()
+                    .unwrap_or_default();
                 let locale = self.templates.locale_for(import.locale.as_deref());
                 let expires = i18n::format_date(
                     expires_at.date(),
@@ -130,6 +138,9 @@ impl Composer<'_> {
 fn date_locale<'a>(requested: Option<&'a str>, picked: &'a str) -> &'a str {
     requested
         .and_then(|tag| LanguageTag::parse(tag).ok().map(|t| (tag, t)))
-        .filter(|(_, t)| t.language().eq_ignore_ascii_case(picked.split('-').next().unwrap_or(picked)))
+        .filter(|(_, t)| {
+            t.language()
+                .eq_ignore_ascii_case(picked.split('-').next().unwrap_or(picked))
+        })
         .map_or(picked, |(tag, _)| tag)
 }

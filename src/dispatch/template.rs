@@ -163,7 +163,10 @@ impl Templates {
     }
 
     /// The variables each file of `locale` uses, by file name.
-    pub fn variables(&self, locale: &str) -> Result<BTreeMap<&'static str, Vec<String>>, minijinja::Error> {
+    pub fn variables(
+        &self,
+        locale: &str,
+    ) -> Result<BTreeMap<&'static str, Vec<String>>, minijinja::Error> {
         FILES
             .iter()
             .map(|name| {
@@ -177,7 +180,11 @@ impl Templates {
     }
 
     /// Renders one email in `locale` (one of [`Templates::locales`]).
-    pub fn render(&self, locale: &str, values: &EmailValues<'_>) -> Result<Rendered, minijinja::Error> {
+    pub fn render(
+        &self,
+        locale: &str,
+        values: &EmailValues<'_>,
+    ) -> Result<Rendered, minijinja::Error> {
         let ctx: BTreeMap<&str, Value> = values
             .pairs()
             .into_iter()
@@ -202,8 +209,16 @@ impl Templates {
         })
     }
 
-    fn render_files(&self, locale: &str, ctx: &Value) -> Result<(String, String, String), minijinja::Error> {
-        let render = |name: &str| self.env.get_template(&format!("{locale}/{name}"))?.render(ctx);
+    fn render_files(
+        &self,
+        locale: &str,
+        ctx: &Value,
+    ) -> Result<(String, String, String), minijinja::Error> {
+        let render = |name: &str| {
+            self.env
+                .get_template(&format!("{locale}/{name}"))?
+                .render(ctx)
+        };
         Ok((
             render("subject.txt")?.trim().to_owned(),
             render("body.txt")?,
@@ -303,7 +318,9 @@ fn overlay(dir: &Path, sources: &mut BTreeMap<String, [String; 3]>) -> Result<()
         }
         let mut complete = Vec::with_capacity(3);
         for (name, file) in FILES.iter().zip(files) {
-            complete.push(file.ok_or_else(|| TemplateError::Missing(path.display().to_string(), name))?);
+            complete.push(
+                file.ok_or_else(|| TemplateError::Missing(path.display().to_string(), name))?,
+            );
         }
         let [subject, text, html]: [String; 3] = complete
             .try_into()

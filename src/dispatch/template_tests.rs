@@ -85,7 +85,9 @@ fn without_an_inviter_or_product_the_account_speaks() {
     };
     let en = templates.render("en", &plain).unwrap();
     assert_eq!(en.subject, "You're invited to join Acme");
-    assert!(en.text.starts_with("You're invited to join Acme.\n\nAcme wrote:\nSee you soon\n"));
+    assert!(en
+        .text
+        .starts_with("You're invited to join Acme.\n\nAcme wrote:\nSee you soon\n"));
     let de = templates.render("de", &plain).unwrap();
     assert_eq!(de.subject, "Sie wurden eingeladen, Acme beizutreten");
     assert!(de.text.contains("Acme schreibt:\nSee you soon\n"));
@@ -142,7 +144,10 @@ fn every_shipped_locale_has_every_template_and_the_same_variables() {
     folders.sort();
     let mut shipped: Vec<&str> = SHIPPED.iter().map(|(l, _)| *l).collect();
     shipped.sort();
-    assert_eq!(folders, shipped, "every template folder is built in (SHIPPED)");
+    assert_eq!(
+        folders, shipped,
+        "every template folder is built in (SHIPPED)"
+    );
     for locale in &folders {
         for name in FILES {
             let path = root.join(locale).join(name);
@@ -163,18 +168,34 @@ fn every_shipped_locale_has_every_template_and_the_same_variables() {
         }
     }
     let all: BTreeSet<&String> = english.values().flatten().collect();
-    assert_eq!(all.len(), VARIABLES.len(), "the English set uses every variable");
+    assert_eq!(
+        all.len(),
+        VARIABLES.len(),
+        "the English set uses every variable"
+    );
 }
 
 #[test]
 fn a_template_dir_overrides_english_flat_and_adds_languages_by_folder() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("subject.txt"), "Join {{ account_name }} now").unwrap();
+    std::fs::write(
+        dir.path().join("subject.txt"),
+        "Join {{ account_name }} now",
+    )
+    .unwrap();
     let fr = dir.path().join("fr");
     std::fs::create_dir(&fr).unwrap();
     std::fs::write(fr.join("subject.txt"), "{{ account_name }} vous invite").unwrap();
-    std::fs::write(fr.join("body.txt"), "Accepter : {{ accept_url }} ({{ expires_at }})").unwrap();
-    std::fs::write(fr.join("body.html"), "<a href=\"{{ accept_url }}\">Accepter</a>").unwrap();
+    std::fs::write(
+        fr.join("body.txt"),
+        "Accepter : {{ accept_url }} ({{ expires_at }})",
+    )
+    .unwrap();
+    std::fs::write(
+        fr.join("body.html"),
+        "<a href=\"{{ accept_url }}\">Accepter</a>",
+    )
+    .unwrap();
     let de = dir.path().join("de");
     std::fs::create_dir(&de).unwrap();
     std::fs::write(de.join("subject.txt"), "Willkommen bei {{ account_name }}").unwrap();
@@ -183,12 +204,18 @@ fn a_template_dir_overrides_english_flat_and_adds_languages_by_folder() {
     assert_eq!(templates.locale_for(Some("fr-CA")), "fr");
     let en = templates.render("en", &values()).unwrap();
     assert_eq!(en.subject, "Join Acme now");
-    assert!(en.text.starts_with("Ann Lee invited you"), "the built-in body stays");
+    assert!(
+        en.text.starts_with("Ann Lee invited you"),
+        "the built-in body stays"
+    );
     let fr = templates.render("fr", &values()).unwrap();
     assert_eq!(fr.subject, "Acme vous invite");
     let de = templates.render("de", &values()).unwrap();
     assert_eq!(de.subject, "Willkommen bei Acme");
-    assert!(de.text.contains("Einladung annehmen:"), "the rest of de is built in");
+    assert!(
+        de.text.contains("Einladung annehmen:"),
+        "the rest of de is built in"
+    );
 }
 
 #[test]

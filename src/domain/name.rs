@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_kept() {
-        assert_eq!(DisplayName::parse("  Ann Lee ").unwrap().as_str(), "Ann Lee");
+        assert_eq!(
+            DisplayName::parse("  Ann Lee ").unwrap().as_str(),
+            "Ann Lee"
+        );
         let longest = "é".repeat(MAX_NAME_CHARS);
         assert_eq!(DisplayName::parse(&longest).unwrap().as_str(), longest);
         assert_eq!(

@@ -247,7 +247,11 @@ mod tests {
         let long = "x".repeat(MAX_NAME_CHARS + 1);
         let cases = [
             (Some(long.as_str()), None, "invited_by is longer than 100"),
-            (Some("Ann\nLee"), None, "invited_by holds a control character"),
+            (
+                Some("Ann\nLee"),
+                None,
+                "invited_by holds a control character",
+            ),
             (None, Some("english"), "locale must be a language tag"),
             (None, Some("en_GB!"), "locale must be a language tag"),
         ];

@@ -20,6 +20,7 @@ mod health_and_contract;
 mod hostile;
 mod imports;
 mod inputs;
+mod invitee;
 mod isolation;
 mod lifecycle;
 mod migrations;

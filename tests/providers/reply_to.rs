@@ -22,7 +22,11 @@ fn with_reply_to(count: usize) -> Fixture {
     fixture
 }
 
-async fn sent_body(kind: ProviderKind, key: Option<&str>, answer: ResponseTemplate) -> serde_json::Value {
+async fn sent_body(
+    kind: ProviderKind,
+    key: Option<&str>,
+    answer: ResponseTemplate,
+) -> serde_json::Value {
     let server = MockServer::start().await;
     answer_all(&server, answer).await;
     let fixture = with_reply_to(1);

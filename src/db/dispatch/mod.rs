@@ -258,7 +258,13 @@ pub fn batch_context(conn: &mut DbConnection, claimed: &[Claimed]) -> QueryResul
             imports::invited_by,
             imports::locale,
         ))
-        .load::<(String, Option<String>, Option<i32>, Option<String>, Option<String>)>(conn)?
+        .load::<(
+            String,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+            Option<String>,
+        )>(conn)?
         .into_iter()
         .map(|(id, message, expiry_days, invited_by, locale)| {
             let context = ImportContext {
