@@ -16,6 +16,7 @@ mod dispatch_recipients;
 mod dispatch_survival;
 mod errors;
 mod fakes;
+mod first_account;
 mod health_and_contract;
 mod hostile;
 mod imports;
