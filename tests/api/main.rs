@@ -3,6 +3,7 @@
 //! PostgreSQL database. Every test runs once per backend.
 
 mod browser;
+mod browser_email;
 mod helpers;
 mod served;
 
