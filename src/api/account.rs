@@ -46,7 +46,12 @@ impl From<Account> for AccountView {
 pub struct AccountUpdate {
     /// The new display name: at most 100 characters, no control characters
     /// (surrounding spaces are trimmed).
-    #[schema(max_length = 100, example = "Acme")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*[^\s\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069][^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*$",
+        example = "Acme"
+    )]
     pub name: Option<String>,
     /// The reply-to address of invitation emails; `null` removes it.
     #[serde(default, deserialize_with = "present")]

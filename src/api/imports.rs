@@ -34,11 +34,17 @@ pub struct CreateParams {
     pub redirect_url: Option<String>,
     /// Who invites them: a person's name shown in the email's subject and
     /// first line ("Ann Lee invited you to join Acme"), at most 100 characters.
-    #[param(max_length = 100)]
+    #[param(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub invited_by: Option<String>,
     /// The language of the emails, a BCP 47 tag (`de`, `fr-CA`); templates
     /// fall back along the tag to English.
-    #[param(max_length = 35)]
+    #[param(
+        max_length = 35,
+        pattern = r"^\s*([A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)?\s*$"
+    )]
     pub locale: Option<String>,
 }
 
@@ -278,7 +284,7 @@ pub struct UploadForm {
     /// first line, at most 100 characters, no control characters.
     #[schema(
         max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*$",
         example = "Ann Lee"
     )]
     invited_by: Option<String>,
@@ -286,7 +292,7 @@ pub struct UploadForm {
     /// the tag to English.
     #[schema(
         max_length = 35,
-        pattern = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$",
+        pattern = r"^\s*([A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)?\s*$",
         example = "de"
     )]
     locale: Option<String>,
