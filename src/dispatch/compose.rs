@@ -144,3 +144,21 @@ fn date_locale<'a>(requested: Option<&'a str>, picked: &'a str) -> &'a str {
         })
         .map_or(picked, |(tag, _)| tag)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::date_locale;
+
+    #[test]
+    fn dates_follow_the_tag_when_the_templates_are_of_its_language() {
+        assert_eq!(date_locale(Some("en-US"), "en"), "en-US");
+        assert_eq!(date_locale(Some("de-AT"), "de"), "de-AT");
+        assert_eq!(
+            date_locale(Some("fr-CA"), "en"),
+            "en",
+            "no French date in English"
+        );
+        assert_eq!(date_locale(Some("not a tag"), "en"), "en");
+        assert_eq!(date_locale(None, "de"), "de");
+    }
+}

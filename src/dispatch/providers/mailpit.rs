@@ -2,7 +2,8 @@
 //! message per request and answers `{"ID": ...}`. The adapter sends the
 //! batch's messages one by one; a message Mailpit refuses (HTTP 400, e.g. an
 //! address it cannot parse) fails alone, and a server that stops answering
-//! or refuses our credentials ends the batch.
+//! or refuses our credentials ends the batch. The account's reply-to
+//! address goes in `ReplyTo`.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! Resend: `POST /emails/batch` with up to 100 messages and the batch's
 //! `Idempotency-Key`, so a retried batch is never sent twice. A 200 answer
-//! lists one id per message, in order.
+//! lists one id per message, in order. The account's reply-to address
+//! goes in each email's `reply_to`.
 //!
 //! Resend's error body is `{statusCode, name, message}`; the HTTP status
 //! mostly decides (5xx retry, 429 pauses for `retry-after`, 401/403 pause:

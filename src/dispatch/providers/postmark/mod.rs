@@ -8,6 +8,8 @@
 //! stream pause sending, rate limiting pauses for a while, maintenance is
 //! retried, the rest reject the batch.
 //!
+//! The account's reply-to address goes in each message's `ReplyTo`.
+//!
 //! Each message carries the batch id in its metadata, so a batch whose
 //! answer was lost is looked up with the outbound message search
 //! ([`search`]) before anything is sent again.
