@@ -5,7 +5,7 @@
 use super::provider::Message;
 use super::template::{substitutions, EmailValues, Templates};
 use super::token::{self, TokenMaker};
-use crate::db::dispatch::{BatchContext, Claimed};
+use crate::db::dispatch::{AccountContext, BatchContext, Claimed, ImportContext};
 use crate::i18n::{self, LanguageTag};
 use anyhow::Context;
 use chrono::NaiveDateTime;
@@ -52,6 +52,7 @@ impl Composer<'_> {
         context: &BatchContext,
     ) -> anyhow::Result<(Vec<Message>, Vec<Sealed>)> {
         let base = self.public_base_url.trim_end_matches('/');
+        let (no_import, no_account) = (ImportContext::default(), AccountContext::default());
         claimed
             .iter()
             .map(|c| {
@@ -61,16 +62,8 @@ impl Composer<'_> {
                 };
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = format!("{base}/invitations/accept/{token}");
-                let import = context
-                    .imports
-                    .get(&c.import_id)
-                    .cloned()
-                    .unwrap_or_default();
-                let account = context
-                    .accounts
-                    .get(&c.account_id)
-                    .cloned()
-                    .unwrap_or_default();
+                let import = context.imports.get(&c.import_id).unwrap_or(&no_import);
+                let account = context.accounts.get(&c.account_id).unwrap_or(&no_account);
                 let locale = self.templates.locale_for(import.locale.as_deref());
                 let expires = i18n::format_date(
                     expires_at.date(),
@@ -104,7 +97,7 @@ impl Composer<'_> {
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
-                    reply_to: account.reply_to,
+                    reply_to: account.reply_to.clone(),
                     shared: rendered.shared,
                     substitutions: substitutions(&values),
                 };
