@@ -17,6 +17,7 @@ both_backends!(
     a_language_without_templates_falls_back_to_english,
     a_renamed_account_shows_in_the_next_email_with_its_reply_to,
     the_product_name_joins_the_subject,
+    an_operator_adds_a_language_with_a_template_folder,
     the_account_is_read_and_changed_with_patch,
     bad_account_changes_are_refused_and_change_nothing,
     a_raw_upload_takes_the_inviter_and_language_from_the_query,
@@ -237,6 +238,59 @@ async fn the_product_name_joins_the_subject(backend: Backend) {
     app.import("erin@x.io").await;
     let email = email_to(&server, "erin@x.io").await;
     assert_eq!(email["Subject"], "You're invited to join orbit");
+}
+
+async fn an_operator_adds_a_language_with_a_template_folder(backend: Backend) {
+    let templates = tempfile::tempdir().unwrap();
+    let fr = templates.path().join("fr");
+    std::fs::create_dir(&fr).unwrap();
+    let files = [
+        ("subject.txt", "{% if invited_by %}{{ invited_by }} vous invite{% else %}Vous êtes invité{% endif %} à rejoindre {{ account_name }}"),
+        ("body.txt", "Rejoindre {{ account_name }} : {{ accept_url }}\nCette invitation expire le {{ expires_at }}. ({{ email }}{{ message }}{{ product_name }})\n"),
+        ("body.html", "<p>Rejoindre <a href=\"{{ accept_url }}\">{{ account_name }}</a> avant le {{ expires_at }}.</p>"),
+    ];
+    for (name, source) in files {
+        std::fs::write(fr.join(name), source).unwrap();
+    }
+    let server = fakes::postmark(Duration::ZERO).await;
+    let dir = templates.path().to_owned();
+    let app = TestApp::spawn_with(backend, |c| {
+        use_postmark(c, &server);
+        c.dispatch.email_template_dir = Some(dir);
+    })
+    .await;
+
+    app.upload_form(form(
+        "zoe@x.io",
+        &[("locale", "fr-CA"), ("invited_by", "Ann Lee")],
+    ))
+    .await;
+    let email = email_to(&server, "zoe@x.io").await;
+
+    assert_eq!(email["Subject"], "Ann Lee vous invite à rejoindre Acme");
+    let text = email["TextBody"].as_str().unwrap();
+    assert!(
+        text.starts_with("Rejoindre Acme : https://invite.test/"),
+        "{text}"
+    );
+    let months = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    assert!(
+        months.iter().any(|m| text.contains(&format!(" {m} "))),
+        "a French date: {text}"
+    );
 }
 
 async fn the_account_is_read_and_changed_with_patch(backend: Backend) {
