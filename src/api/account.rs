@@ -79,8 +79,8 @@ pub async fn get_account(auth: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(AccountView::from(auth.0))
 }
 
-/// Rename the account or set where replies go; the next invitation emails
-/// rendered (including retries of queued ones) show the change.
+/// Rename the account or set where replies go; every invitation email not
+/// yet tried shows the change (a retry keeps what its first try said).
 #[utoipa::path(
     patch, path = "/account", tag = "account",
     request_body = AccountUpdate,

@@ -101,6 +101,8 @@ diesel::table! {
         rendered_at -> Nullable<Timestamp>,
         rendered_expires_at -> Nullable<Timestamp>,
         maybe_sent -> Bool,
+        rendered_account_name -> Nullable<Text>,
+        rendered_reply_to -> Nullable<Text>,
     }
 }
 

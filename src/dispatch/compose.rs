@@ -69,7 +69,15 @@ impl Composer<'_> {
                     expires_at.date(),
                     date_locale(import.locale.as_deref(), locale),
                 );
-                let account_name = match account.name.as_str() {
+                // What the first try of the batch said, so retries send the
+                // same bytes; the account as it is now for a batch claimed
+                // before these were kept.
+                let account_name = c.rendered_account_name.as_deref().unwrap_or(&account.name);
+                let reply_to = match &c.rendered_account_name {
+                    Some(_) => c.rendered_reply_to.clone(),
+                    None => account.reply_to.clone(),
+                };
+                let account_name = match account_name {
                     "" => "your team",
                     name => name,
                 };
@@ -97,7 +105,7 @@ impl Composer<'_> {
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
-                    reply_to: account.reply_to.clone(),
+                    reply_to,
                     shared: rendered.shared,
                     substitutions: substitutions(&values),
                 };

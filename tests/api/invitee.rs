@@ -18,6 +18,7 @@ both_backends!(
     a_renamed_account_shows_in_the_next_email_with_its_reply_to,
     the_product_name_joins_the_subject,
     an_operator_adds_a_language_with_a_template_folder,
+    a_retry_of_a_batch_says_what_its_first_try_said_after_a_rename,
     the_account_is_read_and_changed_with_patch,
     bad_account_changes_are_refused_and_change_nothing,
     a_raw_upload_takes_the_inviter_and_language_from_the_query,
@@ -291,6 +292,39 @@ async fn an_operator_adds_a_language_with_a_template_folder(backend: Backend) {
         months.iter().any(|m| text.contains(&format!(" {m} "))),
         "a French date: {text}"
     );
+}
+
+async fn a_retry_of_a_batch_says_what_its_first_try_said_after_a_rename(backend: Backend) {
+    let slow_failure = wiremock::ResponseTemplate::new(500).set_delay(Duration::from_millis(1500));
+    let server = fakes::postmark_after(slow_failure).await;
+    let app = TestApp::spawn_with(backend, |c| use_postmark(c, &server)).await;
+    app.import("fay@x.io").await;
+    wait_until(Duration::from_secs(20), || async {
+        let received = server.received_requests().await.unwrap_or_default();
+        (!received.is_empty()).then_some(())
+    })
+    .await;
+
+    // The first try is in flight (it will fail): rename now.
+    let patched = patch_account(
+        &app,
+        json!({"name": "Renamed", "reply_to": "new@acme.example"}),
+    )
+    .await;
+    assert_eq!(patched.status(), 200);
+    let tries = wait_until(Duration::from_secs(20), || async {
+        let messages = postmark_messages(&server).await;
+        (messages.len() >= 2).then_some(messages)
+    })
+    .await;
+
+    assert_eq!(tries[0], tries[1], "the retry is the same request");
+    assert_eq!(tries[1]["Subject"], "You're invited to join Acme");
+    assert!(tries[1].get("ReplyTo").is_none());
+    app.import("gus@x.io").await;
+    let next = email_to(&server, "gus@x.io").await;
+    assert_eq!(next["Subject"], "You're invited to join Renamed");
+    assert_eq!(next["ReplyTo"], "new@acme.example");
 }
 
 async fn the_account_is_read_and_changed_with_patch(backend: Backend) {

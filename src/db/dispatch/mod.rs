@@ -3,7 +3,7 @@
 
 mod claim;
 
-pub use claim::{claim, release, seal, split};
+pub use claim::{claim, release, seal, split, Seal};
 
 use super::schema::{import_entries, imports, invitations};
 use super::{write_transaction, DbConnection};
@@ -40,6 +40,12 @@ pub struct Claimed {
     /// An earlier try may have reached the provider.
     #[diesel(sql_type = Bool)]
     pub maybe_sent: bool,
+    /// The account's name the email states, fixed on the batch's first claim.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rendered_account_name: Option<String>,
+    /// The reply-to address the email carries, fixed with the name.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rendered_reply_to: Option<String>,
 }
 
 /// What to write for one claimed invitation once its batch was tried.
