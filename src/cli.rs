@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `accounts create NAME`, `openapi`.
+//! The command line: `serve`, `worker`, `migrate`, `accounts create NAME`,
+//! `accounts rename ID NAME`, `openapi`.
 
 use crate::config::{DispatchConfig, GlobalConfig, ServeConfig};
 use crate::db::{self, DbUrl};
@@ -42,6 +43,13 @@ pub enum AccountsCommand {
         /// The account's name, shown in invitation emails.
         name: String,
     },
+    /// Change an account's display name (the next emails show it).
+    Rename {
+        /// The account's id.
+        id: String,
+        /// The new name, at most 100 characters.
+        name: String,
+    },
 }
 
 /// Runs the command.
@@ -62,12 +70,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts {
             command: AccountsCommand::Create { name },
         } => {
+            let name = checked_name(&name)?;
             let pool = open(&url, settings)?;
             let key = db::accounts::generate_key();
             let account = db::accounts::create(&mut *pool.get()?, &name, &key)?;
             println!("Created account {} ({}).", account.name, account.id);
             println!("API key (shown only once): {key}");
             Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::Rename { id, name },
+        } => {
+            let change = db::accounts::AccountChange {
+                name: Some(checked_name(&name)?),
+                reply_to: None,
+            };
+            let pool = open(&url, settings)?;
+            match db::accounts::update(&mut *pool.get()?, &id, &change)? {
+                Some(account) => {
+                    println!("Renamed account {} to {}.", account.id, account.name);
+                    Ok(())
+                }
+                None => anyhow::bail!("no account has the id {id}"),
+            }
         }
         Command::Worker(config) => {
             let pool = open(&url, settings)?;
@@ -86,7 +111,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(config) => {
             let pool = open(&url, settings)?;
-            bootstrap(&pool, config.bootstrap_api_key.as_deref())?;
+            let name = config
+                .account_name
+                .as_deref()
+                .or(config.dispatch.product_name.as_deref())
+                .unwrap_or(DEFAULT_ACCOUNT_NAME);
+            bootstrap(
+                &pool,
+                &checked_name(name)?,
+                config.bootstrap_api_key.as_deref(),
+            )?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let app = startup::Application::build(*config, pool).await?;
@@ -129,8 +163,20 @@ fn open(url: &DbUrl, settings: db::PoolSettings) -> anyhow::Result<db::Pool> {
     Ok(pool)
 }
 
-/// On an empty database, creates the default account and prints its key once.
-fn bootstrap(pool: &db::Pool, key: Option<&str>) -> anyhow::Result<()> {
+/// The first account's name when neither `BULK_INVITE_ACCOUNT_NAME` nor
+/// `PRODUCT_NAME` gives one.
+pub const DEFAULT_ACCOUNT_NAME: &str = "Bulk Invite";
+
+/// An account name as stored, or why it cannot be one.
+fn checked_name(name: &str) -> anyhow::Result<String> {
+    crate::domain::DisplayName::parse(name)
+        .map(crate::domain::DisplayName::into_string)
+        .map_err(|e| anyhow::anyhow!("the account name {e}"))
+}
+
+/// On an empty database, creates the first account, named `name`, and
+/// prints its key once.
+fn bootstrap(pool: &db::Pool, name: &str, key: Option<&str>) -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     if !db::accounts::is_empty(&mut conn)? {
         return Ok(());
@@ -143,8 +189,8 @@ fn bootstrap(pool: &db::Pool, key: Option<&str>) -> anyhow::Result<()> {
             &generated
         }
     };
-    let account = db::accounts::create(&mut conn, "default", key)?;
-    println!("Created the default account ({}).", account.id);
+    let account = db::accounts::create(&mut conn, name, key)?;
+    println!("Created the account {} ({}).", account.name, account.id);
     println!("Its API key (shown only once): {key}");
     Ok(())
 }

@@ -102,6 +102,13 @@ pub struct ServeConfig {
     #[arg(long, env = "BULK_INVITE_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
 
+    /// The display name of the account `serve` creates on an empty database
+    /// (invitation emails show it: "… invited you to join <name>").
+    /// Default: `PRODUCT_NAME`, else "Bulk Invite". Change it later with
+    /// `bulk-invite accounts rename` or `PATCH /account`.
+    #[arg(long, env = "BULK_INVITE_ACCOUNT_NAME")]
+    pub account_name: Option<String>,
+
     /// Worker threads of the HTTP server (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -146,6 +153,7 @@ impl ServeConfig {
             max_connections: 10_000,
             webhook_max_bytes: 1024 * 1024,
             bootstrap_api_key: None,
+            account_name: None,
             http_workers: None,
             allowed_redirect_origins: Vec::new(),
             cors_allowed_origins: Vec::new(),
@@ -251,9 +259,16 @@ pub struct DispatchConfig {
     /// Days an invitation stays valid after it is sent (an import may ask for 1 to 30).
     #[arg(long, env = "INVITATION_TTL_DAYS", default_value_t = 7)]
     pub invitation_ttl_days: i64,
-    /// A folder with `subject.txt`, `body.txt` or `body.html` to replace the built-in email.
+    /// A folder of email templates laid over the built-in ones: a folder
+    /// per locale (`de/`, `fr-CA/`) with `subject.txt`, `body.txt` and
+    /// `body.html` (a new language needs all three), and loose files there
+    /// for English.
     #[arg(long, env = "EMAIL_TEMPLATE_DIR")]
     pub email_template_dir: Option<std::path::PathBuf>,
+    /// The product's name, shown in invitation emails ("Ann Lee invited you
+    /// to join Acme on <PRODUCT_NAME>"); unset: not named.
+    #[arg(long, env = "PRODUCT_NAME")]
+    pub product_name: Option<String>,
     /// The secret accept tokens are derived from. Give every process the
     /// same one, so a batch retried by another worker carries the same link
     /// (unset: a random secret per process).
@@ -290,6 +305,7 @@ impl Default for DispatchConfig {
             expiry_sweep_secs: 60,
             invitation_ttl_days: 7,
             email_template_dir: None,
+            product_name: None,
             token_secret: None,
         }
     }

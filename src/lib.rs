@@ -9,5 +9,6 @@ pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod domain;
+pub mod i18n;
 pub mod startup;
 pub mod telemetry;

@@ -71,6 +71,8 @@ problem_types! {
     EmptyFile = "empty-file", 400, "Empty file";
     NoEntries = "no-entries", 400, "No entries";
     InvalidOption = "invalid-option", 400, "Invalid import option";
+    InvalidAccountName = "invalid-account-name", 400, "Invalid account name";
+    InvalidReplyTo = "invalid-reply-to", 400, "Invalid reply-to address";
     ConflictingOption = "conflicting-option", 400, "Conflicting upload option";
     InvalidCursor = "invalid-cursor", 400, "Invalid cursor";
     InvalidStatus = "invalid-status", 400, "Invalid status";
@@ -97,6 +99,7 @@ problem_types! {
     NotSuppressed = "not-suppressed", 404, "Not suppressed";
     MethodNotAllowed = "method-not-allowed", 405, "Method not allowed";
     BodyTimeout = "body-timeout", 408, "Request body too slow";
+    IdempotencyKeyReused = "idempotency-key-reused", 409, "Idempotency-Key reused";
     InvitationState = "invitation-state", 409, "Not possible in this state";
     InvitationSuppressed = "invitation-suppressed", 409, "Address suppressed";
     ExistingUser = "existing-user", 409, "Already a user";
@@ -111,7 +114,6 @@ problem_types! {
     BinaryContent = "binary-content", 415, "Binary content";
     UnsupportedMediaType = "unsupported-media-type", 415, "Unsupported media type";
     InvalidEncoding = "invalid-encoding", 422, "Not UTF-8 text";
-    IdempotencyKeyReused = "idempotency-key-reused", 422, "Idempotency-Key reused";
     Internal = "internal", 500, "Internal server error";
     Unavailable = "unavailable", 503, "Service unavailable";
     NotReady = "not-ready", 503, "Not ready";

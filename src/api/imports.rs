@@ -6,7 +6,7 @@ use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::ProblemType;
 use super::{blocking, upload, ApiError, Problem};
 use crate::db::imports::{self, Created, Preview, Upload};
-use crate::domain::options::ImportOptions;
+use crate::domain::options::{ImportOptions, RawOptions};
 use crate::domain::parser::{decode, entries, DecodeError};
 use crate::domain::InvalidReason;
 use crate::startup::AppState;
@@ -15,23 +15,41 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
-/// Options of a raw `text/plain` upload. A multipart upload sends them as
-/// form fields instead (one place each: a value sent both ways must agree,
-/// or the upload is refused with `conflicting-option`).
+/// Options of an upload, as query parameters (the one place the schema
+/// gives them). A multipart form may carry them as fields too, as
+/// `curl -F message=...` sends them; a value sent both ways must agree, or
+/// the upload is refused with `conflicting-option`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// The file's name, for a raw upload (a multipart part carries its own), at most 255 characters.
-    #[param(max_length = 255)]
+    /// The file's name, at most 255 characters (a multipart part carries its own).
+    #[param(max_length = 255, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub filename: Option<String>,
-    /// A message shown in the invitation email, at most 2,000 characters (multipart: a form field).
-    #[param(max_length = 2000)]
+    /// A message shown in the invitation email, at most 2,000 characters .
+    #[param(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub message: Option<String>,
-    /// Days the invitations stay valid once sent, 1 to 30 (default: the server's `INVITATION_EXPIRY_DAYS`; multipart: a form field).
+    /// Days the invitations stay valid once sent, 1 to 30 (default: the server's `INVITATION_EXPIRY_DAYS`).
     #[param(value_type = Option<i32>, minimum = 1, maximum = 30)]
     pub expires_in_days: Option<String>,
-    /// Where to send people after they accept: a URL on one of the origins the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a server's own `/openapi.json` spells them out; multipart: a form field).
+    /// Where to send people after they accept: a URL on one of the origins the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a server's own `/openapi.json` spells them out).
     pub redirect_url: Option<String>,
+    /// Who invites them: a person's name shown in the email's subject and
+    /// first line ("Ann Lee invited you to join Acme"), at most 100 characters.
+    #[param(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]*$"
+    )]
+    pub invited_by: Option<String>,
+    /// The language of the emails, a BCP 47 tag (`de`, `fr-CA`); templates
+    /// fall back along the tag to English.
+    #[param(
+        max_length = 35,
+        pattern = r"^[ \t\n\r]*([A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)?[ \t\n\r]*$"
+    )]
+    pub locale: Option<String>,
     /// Scripts written before `POST /imports/preview` asked for a preview
     /// with `dry_run=true`; they still get one (not in the schema: the
     /// operation has one success shape).
@@ -39,6 +57,15 @@ pub struct CreateParams {
     #[param(ignore)]
     pub dry_run: bool,
 }
+
+/// The options a multipart form may carry beside the file.
+const FORM_OPTIONS: [&str; 5] = [
+    "message",
+    "expires_in_days",
+    "redirect_url",
+    "invited_by",
+    "locale",
+];
 
 /// An upload as received: the file, and its options from wherever they came.
 struct Received {
@@ -56,14 +83,36 @@ async fn receive(
     params: &CreateParams,
 ) -> Result<Received, ApiError> {
     let file = upload::receive(req, payload, state.max_upload_bytes).await?;
+    if let Some(unknown) = file
+        .fields
+        .keys()
+        .find(|name| !FORM_OPTIONS.contains(&name.as_str()))
+    {
+        return Err(ApiError::problem(
+            ProblemType::InvalidField,
+            format!(
+                "The form field `{unknown}` is not an option of an upload; send the file as `file`, and any of {} beside it.",
+                FORM_OPTIONS.join(", ")
+            ),
+        ));
+    }
     let option = |name: &str, query: &Option<String>| one_place(name, file.fields.get(name), query);
-    let options = ImportOptions::parse(
-        option("message", &params.message)?.as_deref(),
-        option("expires_in_days", &params.expires_in_days)?.as_deref(),
-        option("redirect_url", &params.redirect_url)?.as_deref(),
-        &state.allowed_redirect_origins,
-    )
-    .map_err(|e| ApiError::problem(ProblemType::InvalidOption, e.to_string()))?;
+    let (message, expires_in_days, redirect_url, invited_by, locale) = (
+        option("message", &params.message)?,
+        option("expires_in_days", &params.expires_in_days)?,
+        option("redirect_url", &params.redirect_url)?,
+        option("invited_by", &params.invited_by)?,
+        option("locale", &params.locale)?,
+    );
+    let raw = RawOptions {
+        message: message.as_deref(),
+        expires_in_days: expires_in_days.as_deref(),
+        redirect_url: redirect_url.as_deref(),
+        invited_by: invited_by.as_deref(),
+        locale: locale.as_deref(),
+    };
+    let options = ImportOptions::parse(raw, &state.allowed_redirect_origins)
+        .map_err(|e| ApiError::problem(ProblemType::InvalidOption, e.to_string()))?;
     let query_filename = params
         .filename
         .as_deref()
@@ -128,7 +177,8 @@ fn one_place(
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (`file-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Binary content or an unsupported Content-Type (`binary-content`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An Idempotency-Key reused for another file, or text that is not UTF-8 (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An Idempotency-Key already used for another file (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Text that is not UTF-8 (`invalid-encoding`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -349,31 +399,19 @@ pub async fn find(
 /// byte, and at least one character that is not a separator.
 pub const FILE_PATTERN: &str = r"^[^\x00]*[!-+\--:<-~][^\x00]*$";
 
-/// A multipart upload (for the OpenAPI document).
-#[derive(utoipa::ToSchema)]
+/// A multipart upload (for the OpenAPI document): the file. The options
+/// are query parameters; a multipart form may carry them as fields too (as
+/// `curl -F message=...` sends them), and a value sent both ways with a
+/// different value is refused (`conflicting-option`); any other field is
+/// refused (`invalid-field`).
+#[derive(utoipa::ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The file of addresses: UTF-8 text (or UTF-16 with a BOM), at most
     /// `MAX_UPLOAD_BYTES`.
     #[schema(value_type = String, content_media_type = "text/plain", pattern = r"^[^\x00]*[!-+\--:<-~][^\x00]*$")]
     file: Vec<u8>,
-    /// A message shown in the invitation email (no control characters but
-    /// tabs and line breaks).
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$",
-        example = ""
-    )]
-    message: Option<String>,
-    /// Days the invitations stay valid once sent, 1 to 30 (default: the
-    /// server's `INVITATION_EXPIRY_DAYS`).
-    /// (A form field is text: `1` to `30`, or empty for the default.)
-    #[schema(value_type = Option<String>, pattern = r"^([1-9]|[12][0-9]|30)?$", example = "")]
-    expires_in_days: Option<i32>,
-    /// Where to send people after they accept: a URL on one of the origins
-    /// the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a
-    /// server's own `/openapi.json` spells them out).
-    redirect_url: Option<String>,
 }
 
 /// A raw upload: the file's text as the whole body.

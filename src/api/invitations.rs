@@ -31,14 +31,15 @@ pub struct InvitationParams {
     #[param(style = Form, explode, value_type = Option<Vec<EntryStatus>>)]
     pub status: Vec<String>,
     /// Only invitations to this address (compared case-insensitively).
+    #[param(format = Email)]
     pub email: Option<String>,
     /// Only invitations of this import.
     pub import_id: Option<String>,
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (the id of the last row it held).
-    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    /// The `next_cursor` of the previous page (the id of the last row it held; empty: the first page).
+    #[param(pattern = r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")]
     pub cursor: Option<String>,
 }
 
@@ -61,6 +62,12 @@ pub async fn list_invitations(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let params: InvitationParams = super::query_with_repeats(&req)?;
+    if params.email.is_none() && super::empty_param(&req, "email") {
+        return Err(ApiError::problem(
+            ProblemType::InvalidEmail,
+            "email is empty; leave it out to list every address.",
+        ));
+    }
     let email_key = match &params.email {
         Some(email) => Some(
             EmailAddress::parse(email)

@@ -2,6 +2,7 @@
 //! contract. Handlers extract, call one function, and map the result.
 
 pub mod accept;
+pub mod account;
 pub mod auth;
 pub mod cors;
 pub mod error;
@@ -49,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(accept::resource())
         .service(users::add_users)
         .service(users::list_users)
+        .service(account::get_account)
+        .service(account::update_account)
         .service(suppressions::list_suppressions)
         .service(suppressions::delete_suppression)
         .service(webhooks::scope())
@@ -67,6 +70,13 @@ pub fn query_with_repeats<T: serde::de::DeserializeOwned>(
     req: &actix_web::HttpRequest,
 ) -> Result<T, ApiError> {
     serde_html_form::from_str(req.query_string()).map_err(invalid_query)
+}
+
+/// Whether the query string names `name` with an empty value (which the
+/// form reader takes for an absent one).
+pub fn empty_param(req: &actix_web::HttpRequest, name: &str) -> bool {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(key, value)| key == name && value.is_empty())
 }
 
 fn invalid_query(error: impl std::fmt::Display) -> ApiError {

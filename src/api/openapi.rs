@@ -3,7 +3,7 @@
 //! `openapi/openapi.json`.
 
 use super::webhooks::{self, WebhookAuth};
-use super::{accept, error, health, import_actions, imports, invitations, reports};
+use super::{accept, account, error, health, import_actions, imports, invitations, reports};
 use super::{suppressions, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
@@ -38,6 +38,8 @@ use utoipa_swagger_ui::SwaggerUi;
         accept::accept_invitation,
         users::add_users,
         users::list_users,
+        account::get_account,
+        account::update_account,
         suppressions::list_suppressions,
         suppressions::delete_suppression,
         health::get_health,
@@ -79,11 +81,14 @@ use utoipa_swagger_ui::SwaggerUi;
         health::NotReady,
         crate::dispatch::DispatchState,
         webhooks::WebhookReceipt,
+        account::AccountView,
+        account::AccountUpdate,
     )),
     modifiers(&BearerAuth, &WebhookAuth, &EdgeRules, &Responses),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
+        (name = "account", description = "The account of the API key: the name and reply-to address its invitation emails show"),
         (name = "invitations", description = "Find, revoke and resend invitations"),
         (name = "suppressions", description = "Addresses that bounced, complained, unsubscribed or that the provider refuses: imports and re-sends skip them"),
         (name = "accept", description = "Public: what an invitation link is for, and accepting it (no API key: the token is the credential)"),
@@ -315,20 +320,11 @@ pub fn document(allowed_redirect_origins: &[String]) -> utoipa::openapi::OpenApi
             }
         }
     }
-    if let Some(RefOr::T(Schema::Object(form))) = doc
-        .components
-        .as_mut()
-        .and_then(|c| c.schemas.get_mut("UploadForm"))
-    {
-        if let Some(property) = form.properties.get_mut("redirect_url") {
-            set(property);
-        }
-    }
     doc
 }
 
-/// A URL on one of the origins (`^$` when there is none: only an empty
-/// value, which means no redirect, is taken).
+/// A URL on one of the origins, or nothing (an empty value means no
+/// redirect; `^$` when no origin is allowed).
 fn redirect_pattern(origins: &[String]) -> String {
     let origins: Vec<String> = origins
         .iter()
@@ -337,7 +333,7 @@ fn redirect_pattern(origins: &[String]) -> String {
         .collect();
     match origins.is_empty() {
         true => "^$".to_owned(),
-        false => format!(r"^(?:{})(?:[/?#][^\x00-\x20\x7F]*)?$", origins.join("|")),
+        false => format!(r"^((?:{})(?:[/?#][^\x00-\x20\x7F]*)?)?$", origins.join("|")),
     }
 }
 

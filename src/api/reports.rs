@@ -33,8 +33,8 @@ pub struct ReportParams {
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (the position of the last entry it held).
-    #[param(pattern = r"^[0-9]{1,18}$")]
+    /// The `next_cursor` of the previous page (the position of the last entry it held; empty: the first page).
+    #[param(pattern = r"^([0-9]{1,18})?$")]
     pub cursor: Option<String>,
     /// Scripts written before `report.csv` asked for CSV with `format=csv`
     /// (or `Accept: text/csv`); they still get it (not in the schema: the

@@ -55,7 +55,7 @@ pub struct SuppressionParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page (the address key of the last row it held).
-    #[param(min_length = 1, max_length = 320)]
+    #[param(pattern = r"^[^\x00-\x1F\x7F-\x9F]{1,320}$")]
     pub cursor: Option<String>,
 }
 
@@ -103,7 +103,7 @@ pub async fn list_suppressions(
 /// later imports and re-sends invite it again.
 #[utoipa::path(
     delete, path = "/suppressions/{email}", tag = "suppressions",
-    params(("email" = String, Path, description = "The suppressed address")),
+    params(("email" = String, Path, format = Email, description = "The suppressed address")),
     responses(
         (status = 204, description = "Lifted"),
         (status = 400, description = "Not a valid address (`invalid-email`)", body = Problem, content_type = "application/problem+json"),

@@ -45,6 +45,12 @@ pub struct OptionsView {
     pub expires_in_days: Option<i32>,
     /// Where people are sent after accepting.
     pub redirect_url: Option<String>,
+    /// Who invited them, as the emails say.
+    #[schema(example = "Ann Lee")]
+    pub invited_by: Option<String>,
+    /// The language tag the emails were asked in (null: English).
+    #[schema(example = "de")]
+    pub locale: Option<String>,
 }
 
 /// How many entries got each status. `entries` = `invalid` + `duplicate` +
@@ -123,6 +129,8 @@ impl From<Import> for ImportView {
                 message: import.custom_message,
                 expires_in_days: import.expiry_days,
                 redirect_url: import.redirect_url,
+                invited_by: import.invited_by,
+                locale: import.locale,
             },
             filename: import.filename,
             id: import.id,

@@ -15,6 +15,7 @@ pub fn create(
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_owned(),
         created_at: now(),
+        reply_to: None,
     };
     super::write_transaction(conn, |conn| {
         diesel::insert_into(accounts::table)
@@ -57,6 +58,40 @@ pub fn find_by_key(
         .select(Account::as_select())
         .first(conn)
         .optional()
+}
+
+/// One account, if it exists.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Account>, diesel::result::Error> {
+    accounts::table
+        .find(id)
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What [`update`] changes; `None` leaves a field as it is, and
+/// `reply_to: Some(None)` clears the reply-to address.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = accounts)]
+pub struct AccountChange {
+    pub name: Option<String>,
+    pub reply_to: Option<Option<String>>,
+}
+
+/// Changes an account's name or reply-to address; the account as it is
+/// now (`None`: no such account). The next emails rendered show it.
+#[tracing::instrument(skip(conn))]
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    change: &AccountChange,
+) -> Result<Option<Account>, diesel::result::Error> {
+    if change.name.is_some() || change.reply_to.is_some() {
+        diesel::update(accounts::table.find(id))
+            .set(change)
+            .execute(conn)?;
+    }
+    find(conn, id)
 }
 
 /// Whether the database has no account yet (a fresh install).

@@ -107,6 +107,8 @@ fn write_import(
                 custom_message: upload.options.message.as_deref(),
                 expiry_days: upload.options.expires_in_days,
                 redirect_url: upload.options.redirect_url.as_deref(),
+                invited_by: upload.options.invited_by.as_deref(),
+                locale: upload.options.locale.as_ref().map(|l| l.as_str()),
             })
             .execute(conn)?;
         let tally = write_entries(conn, account_id, &id, upload.text, &known, created_at)?;

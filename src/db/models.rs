@@ -12,6 +12,8 @@ pub struct Account {
     pub id: String,
     pub name: String,
     pub created_at: NaiveDateTime,
+    /// Where replies to the account's invitation emails go.
+    pub reply_to: Option<String>,
 }
 
 /// An API key of an account; only the SHA-256 of the key is kept.
@@ -54,6 +56,10 @@ pub struct Import {
     pub custom_message: Option<String>,
     pub expiry_days: Option<i32>,
     pub redirect_url: Option<String>,
+    /// Who invited the people of this import (a person's name).
+    pub invited_by: Option<String>,
+    /// The language of the emails (a BCP 47 tag).
+    pub locale: Option<String>,
 }
 
 /// The counters of an import, kept up to date by whoever changes an entry.
@@ -106,6 +112,8 @@ pub struct NewImport<'a> {
     pub custom_message: Option<&'a str>,
     pub expiry_days: Option<i32>,
     pub redirect_url: Option<&'a str>,
+    pub invited_by: Option<&'a str>,
+    pub locale: Option<&'a str>,
 }
 
 /// One entry of an import's report.

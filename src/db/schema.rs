@@ -6,6 +6,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        reply_to -> Nullable<Text>,
     }
 }
 
@@ -58,6 +59,8 @@ diesel::table! {
         custom_message -> Nullable<Text>,
         expiry_days -> Nullable<Integer>,
         redirect_url -> Nullable<Text>,
+        invited_by -> Nullable<Text>,
+        locale -> Nullable<Text>,
     }
 }
 
@@ -98,6 +101,8 @@ diesel::table! {
         rendered_at -> Nullable<Timestamp>,
         rendered_expires_at -> Nullable<Timestamp>,
         maybe_sent -> Bool,
+        rendered_account_name -> Nullable<Text>,
+        rendered_reply_to -> Nullable<Text>,
     }
 }
 

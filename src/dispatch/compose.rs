@@ -6,7 +6,8 @@ use super::link::AcceptLink;
 use super::provider::Message;
 use super::template::{substitutions, EmailValues, Templates};
 use super::token::{self, TokenMaker};
-use crate::db::dispatch::{BatchContext, Claimed};
+use crate::db::dispatch::{AccountContext, BatchContext, Claimed, ImportContext};
+use crate::i18n::{self, LanguageTag};
 use anyhow::Context;
 use chrono::NaiveDateTime;
 
@@ -27,6 +28,8 @@ pub struct Composer<'a> {
     /// Where the link in each email points.
     pub link: &'a AcceptLink,
     pub default_ttl_days: i64,
+    /// `PRODUCT_NAME` ("" for none).
+    pub product_name: &'a str,
 }
 
 impl Composer<'_> {
@@ -36,7 +39,7 @@ impl Composer<'_> {
         let days = context
             .imports
             .get(&c.import_id)
-            .and_then(|(_, days)| *days)
+            .and_then(|import| import.expiry_days)
             .map_or(self.default_ttl_days, i64::from);
         chrono::Duration::try_days(days)
             .and_then(|days| at.checked_add_signed(days))
@@ -50,6 +53,7 @@ impl Composer<'_> {
         claimed: &[Claimed],
         context: &BatchContext,
     ) -> anyhow::Result<(Vec<Message>, Vec<Sealed>)> {
+        let (no_import, no_account) = (ImportContext::default(), AccountContext::default());
         claimed
             .iter()
             .map(|c| {
@@ -59,24 +63,42 @@ impl Composer<'_> {
                 };
                 let token = self.tokens.token(&c.id, c.token_version);
                 let accept_url = self.link.url(&token);
-                let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
-                let message = context
-                    .imports
-                    .get(&c.import_id)
-                    .and_then(|(m, _)| m.as_deref());
+                let import = context.imports.get(&c.import_id).unwrap_or(&no_import);
+                let account = context.accounts.get(&c.account_id).unwrap_or(&no_account);
+                let locale = self.templates.locale_for(import.locale.as_deref());
+                let expires = i18n::format_date(
+                    expires_at.date(),
+                    date_locale(import.locale.as_deref(), locale),
+                );
+                // What the first try of the batch said, so retries send the
+                // same bytes; the account as it is now for a batch claimed
+                // before these were kept.
+                let account_name = c.rendered_account_name.as_deref().unwrap_or(&account.name);
+                let reply_to = match &c.rendered_account_name {
+                    Some(_) => c.rendered_reply_to.clone(),
+                    None => account.reply_to.clone(),
+                };
+                let account_name = match account_name {
+                    "" => "your team",
+                    name => name,
+                };
+                // "Join Acme on Acme" says nothing twice over.
+                let product_name = match self.product_name {
+                    p if p.eq_ignore_ascii_case(account_name) => "",
+                    p => p,
+                };
                 let values = EmailValues {
-                    account_name: context
-                        .account_names
-                        .get(&c.account_id)
-                        .map_or("your team", String::as_str),
+                    account_name,
+                    invited_by: import.invited_by.as_deref().unwrap_or(""),
+                    product_name,
                     email: &c.email,
                     accept_url: &accept_url,
                     expires_at: &expires,
-                    message: message.unwrap_or(""),
+                    message: import.message.as_deref().unwrap_or(""),
                 };
                 let rendered = self
                     .templates
-                    .render(&values)
+                    .render(locale, &values)
                     .context("rendering an invitation")?;
                 let message = Message {
                     invitation_id: c.id.clone(),
@@ -84,6 +106,8 @@ impl Composer<'_> {
                     subject: rendered.subject,
                     text: rendered.text,
                     html: rendered.html,
+                    reply_to,
+                    shared: rendered.shared,
                     substitutions: substitutions(&values),
                 };
                 let sealed = Sealed {
@@ -107,5 +131,36 @@ impl Composer<'_> {
             hash.update(c.token_version.to_le_bytes());
         }
         format!("{batch_id}-{}", &hex::encode(hash.finalize())[..16])
+    }
+}
+
+/// The tag dates are written for: the import's own tag when the templates
+/// are of its language (`en-US` writes "December 3, 2026" in the English
+/// email), else the templates' locale (no French date in an English email).
+fn date_locale<'a>(requested: Option<&'a str>, picked: &'a str) -> &'a str {
+    requested
+        .and_then(|tag| LanguageTag::parse(tag).ok().map(|t| (tag, t)))
+        .filter(|(_, t)| {
+            t.language()
+                .eq_ignore_ascii_case(picked.split('-').next().unwrap_or(picked))
+        })
+        .map_or(picked, |(tag, _)| tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date_locale;
+
+    #[test]
+    fn dates_follow_the_tag_when_the_templates_are_of_its_language() {
+        assert_eq!(date_locale(Some("en-US"), "en"), "en-US");
+        assert_eq!(date_locale(Some("de-AT"), "de"), "de-AT");
+        assert_eq!(
+            date_locale(Some("fr-CA"), "en"),
+            "en",
+            "no French date in English"
+        );
+        assert_eq!(date_locale(Some("not a tag"), "en"), "en");
+        assert_eq!(date_locale(None, "de"), "de");
     }
 }

@@ -2,6 +2,7 @@
 //! provider's wire format never leaves its own file under `providers/`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One invitation email, rendered and ready to send.
@@ -18,13 +19,19 @@ pub struct Message {
     pub text: String,
     /// The rendered HTML body.
     pub html: String,
-    /// The values that differ per recipient, by placeholder name (for
-    /// providers that send one shared body with substitutions: SendGrid).
+    /// Where replies go (the account's reply-to address), if it set one.
+    pub reply_to: Option<String>,
+    /// The same email as a template with placeholders, shared by every
+    /// message of the same language and shape (for providers that send one
+    /// shared body with substitutions: SendGrid).
+    pub shared: Arc<SharedContent>,
+    /// The values that differ per recipient, by placeholder name (the
+    /// placeholders of [`Message::shared`]).
     pub substitutions: BTreeMap<String, String>,
 }
 
-/// The content every message of a batch shares, with each per-recipient
-/// value left as a placeholder `-name-` (the keys of
+/// The content messages of one language and shape share, with each
+/// per-recipient value left as a placeholder `-name-` (the keys of
 /// [`Message::substitutions`]). Only SendGrid uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedContent {
@@ -40,8 +47,6 @@ pub struct Batch<'a> {
     pub from: &'a str,
     /// The messages, in order; outcomes come back in the same order.
     pub messages: &'a [Message],
-    /// The same content as a template with placeholders.
-    pub shared: &'a SharedContent,
     /// Stays the same when this batch is retried (Resend's `Idempotency-Key`).
     pub idempotency_key: &'a str,
     /// The batch's id: the same on every try, and kept by what is left of

@@ -130,6 +130,8 @@ mod tests {
             rendered_at: None,
             rendered_expires_at: None,
             maybe_sent,
+            rendered_account_name: None,
+            rendered_reply_to: None,
         }
     }
 

@@ -1,26 +1,97 @@
-//! The invitation email: subject, text and HTML from templates, with
-//! built-in defaults that files in `EMAIL_TEMPLATE_DIR` override.
+//! The invitation email: subject, text and HTML from templates, one set
+//! per locale (`templates/<locale>/`), picked along the import's language
+//! tag (`fr-CA` → `fr` → `en`). Files in `EMAIL_TEMPLATE_DIR` override the
+//! built-in ones: `<dir>/<locale>/<file>` for a locale (a new folder adds a
+//! language), and `<dir>/<file>` for English.
 
 use super::provider::SharedContent;
-use minijinja::{context, Environment};
+use crate::i18n::{self, DEFAULT_LOCALE};
+use minijinja::{Environment, UndefinedBehavior, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-const NAMES: [(&str, &str); 3] = [
-    ("subject.txt", include_str!("templates/subject.txt")),
-    ("body.txt", include_str!("templates/body.txt")),
-    ("body.html", include_str!("templates/body.html")),
+/// The files of one locale's template set.
+pub const FILES: [&str; 3] = ["subject.txt", "body.txt", "body.html"];
+
+/// The variables every template may use (all always defined; an empty
+/// string for an absent option).
+pub const VARIABLES: [&str; 7] = [
+    "account_name",
+    "invited_by",
+    "product_name",
+    "email",
+    "accept_url",
+    "expires_at",
+    "message",
+];
+
+/// The template sets built into the binary, by locale.
+pub const SHIPPED: [(&str, [&str; 3]); 2] = [
+    (
+        "en",
+        [
+            include_str!("templates/en/subject.txt"),
+            include_str!("templates/en/body.txt"),
+            include_str!("templates/en/body.html"),
+        ],
+    ),
+    (
+        "de",
+        [
+            include_str!("templates/de/subject.txt"),
+            include_str!("templates/de/body.txt"),
+            include_str!("templates/de/body.html"),
+        ],
+    ),
 ];
 
 /// The values an invitation email is made of.
 #[derive(Debug, Clone)]
 pub struct EmailValues<'a> {
     pub account_name: &'a str,
+    /// Who invited the person ("" when the import did not say).
+    pub invited_by: &'a str,
+    /// The product's name (`PRODUCT_NAME`; "" for none).
+    pub product_name: &'a str,
     pub email: &'a str,
     pub accept_url: &'a str,
+    /// The expiry, written for the locale ("3 December 2026").
     pub expires_at: &'a str,
     /// The administrator's message for this import ("" for none).
     pub message: &'a str,
+}
+
+impl EmailValues<'_> {
+    fn pairs(&self) -> [(&'static str, &str); 7] {
+        [
+            ("account_name", self.account_name),
+            ("invited_by", self.invited_by),
+            ("product_name", self.product_name),
+            ("email", self.email),
+            ("accept_url", self.accept_url),
+            ("expires_at", self.expires_at),
+            ("message", self.message),
+        ]
+    }
+
+    /// Which optional values are present: the templates branch on them,
+    /// so each combination has its own shared content.
+    fn shape(&self) -> Shape {
+        Shape {
+            invited_by: !self.invited_by.is_empty(),
+            product_name: !self.product_name.is_empty(),
+            message: !self.message.is_empty(),
+        }
+    }
+}
+
+/// The optional values an email has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Shape {
+    invited_by: bool,
+    product_name: bool,
+    message: bool,
 }
 
 /// A rendered email.
@@ -29,11 +100,16 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The content every email of the same locale and shape shares, with
+    /// [`substitutions`] placeholders (for providers that substitute).
+    pub shared: Arc<SharedContent>,
 }
 
-/// The three templates, checked once at start.
+/// Every locale's templates, checked once at start.
 pub struct Templates {
     env: Environment<'static>,
+    locales: Vec<String>,
+    shared: BTreeMap<(String, Shape), Arc<SharedContent>>,
 }
 
 /// A template that does not load or render.
@@ -44,118 +120,248 @@ pub enum TemplateError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the template folder {0} lacks {1} (a new locale needs all of subject.txt, body.txt and body.html)")]
+    Missing(String, &'static str),
     #[error("template error: {0:#}")]
     Render(#[from] minijinja::Error),
 }
 
 impl Templates {
-    /// The built-in templates, each replaced by a file of the same name in
-    /// `dir` when there is one (`subject.txt`, `body.txt`, `body.html`).
+    /// The built-in templates, with the files of `dir` laid over them.
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
-        let mut env = Environment::new();
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                minijinja::AutoEscape::Html
-            } else {
-                minijinja::AutoEscape::None
-            }
-        });
-        // minijinja's own HTML escaping also escapes `/`, which mangles the
-        // accept link's text; escape the five characters that matter.
-        env.set_formatter(|out, state, value| {
-            if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() {
-                let text = value.to_string();
-                out.write_str(&html_escape(&text))
-                    .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
-        for (name, default) in NAMES {
-            let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
-                Some(path) => {
-                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                }
-                None => default.to_owned(),
-            };
-            env.add_template_owned(name, source)?;
+        let mut sources: BTreeMap<String, [String; 3]> = SHIPPED
+            .iter()
+            .map(|(locale, files)| ((*locale).to_owned(), files.map(str::to_owned)))
+            .collect();
+        if let Some(dir) = dir {
+            overlay(dir, &mut sources)?;
         }
-        let templates = Templates { env };
-        templates.render(&EmailValues {
-            account_name: "Acme",
-            email: "ann@example.com",
-            accept_url: "http://127.0.0.1/accept/token",
-            expires_at: "2026-12-03",
-            message: "Welcome aboard",
-        })?;
+        let mut env = environment();
+        for (locale, files) in &sources {
+            for (name, source) in FILES.iter().zip(files) {
+                env.add_template_owned(format!("{locale}/{name}"), source.clone())?;
+            }
+        }
+        let mut templates = Templates {
+            env,
+            locales: sources.into_keys().collect(),
+            shared: BTreeMap::new(),
+        };
+        templates.build_shared()?;
         Ok(templates)
     }
 
-    /// Renders one email.
-    pub fn render(&self, values: &EmailValues<'_>) -> Result<Rendered, minijinja::Error> {
-        let ctx = context! {
-            account_name => values.account_name,
-            email => values.email,
-            accept_url => values.accept_url,
-            expires_at => values.expires_at,
-            message => values.message,
-        };
+    /// The locales there are templates for, sorted.
+    pub fn locales(&self) -> Vec<&str> {
+        self.locales.iter().map(String::as_str).collect()
+    }
+
+    /// The locale an import's language tag gets: the first of its
+    /// fallback chain we have (a missing or malformed tag gets English).
+    pub fn locale_for(&self, tag: Option<&str>) -> &str {
+        i18n::pick_or_default(tag, &self.locales()).unwrap_or(DEFAULT_LOCALE)
+    }
+
+    /// The variables each file of `locale` uses, by file name.
+    pub fn variables(
+        &self,
+        locale: &str,
+    ) -> Result<BTreeMap<&'static str, Vec<String>>, minijinja::Error> {
+        FILES
+            .iter()
+            .map(|name| {
+                let template = self.env.get_template(&format!("{locale}/{name}"))?;
+                let mut vars: Vec<String> =
+                    template.undeclared_variables(false).into_iter().collect();
+                vars.sort();
+                Ok((*name, vars))
+            })
+            .collect()
+    }
+
+    /// Renders one email in `locale` (one of [`Templates::locales`]).
+    pub fn render(
+        &self,
+        locale: &str,
+        values: &EmailValues<'_>,
+    ) -> Result<Rendered, minijinja::Error> {
+        let ctx: BTreeMap<&str, Value> = values
+            .pairs()
+            .into_iter()
+            .map(|(key, value)| (key, Value::from(value)))
+            .collect();
+        let (subject, text, html) = self.render_files(locale, &Value::from(ctx))?;
+        let shared = self
+            .shared
+            .get(&(locale.to_owned(), values.shape()))
+            .cloned()
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::TemplateNotFound,
+                    format!("no templates for locale {locale}"),
+                )
+            })?;
         Ok(Rendered {
-            subject: self
-                .env
-                .get_template("subject.txt")?
-                .render(&ctx)?
-                .trim()
-                .to_owned(),
-            text: self.env.get_template("body.txt")?.render(&ctx)?,
-            html: self.env.get_template("body.html")?.render(&ctx)?,
+            subject,
+            text,
+            html,
+            shared,
         })
     }
 
-    /// The email with every value left as a placeholder `-name-` (plain
-    /// text) or `-name_html-` (HTML), for providers that substitute per
-    /// recipient; [`substitutions`] gives the values. (The message block is
-    /// always present here; with no message its placeholder becomes empty.)
-    pub fn shared(&self) -> Result<SharedContent, minijinja::Error> {
-        let text_ctx = context! {
-            account_name => "-account_name-", email => "-email-",
-            accept_url => "-accept_url-", expires_at => "-expires_at-",
-            message => "-message-",
+    fn render_files(
+        &self,
+        locale: &str,
+        ctx: &Value,
+    ) -> Result<(String, String, String), minijinja::Error> {
+        let render = |name: &str| {
+            self.env
+                .get_template(&format!("{locale}/{name}"))?
+                .render(ctx)
         };
-        let html_ctx = context! {
-            account_name => minijinja::Value::from_safe_string("-account_name_html-".into()),
-            email => minijinja::Value::from_safe_string("-email_html-".into()),
-            accept_url => minijinja::Value::from_safe_string("-accept_url_html-".into()),
-            expires_at => minijinja::Value::from_safe_string("-expires_at_html-".into()),
-            message => minijinja::Value::from_safe_string("-message_html-".into()),
-        };
-        Ok(SharedContent {
-            subject: self
-                .env
-                .get_template("subject.txt")?
-                .render(&text_ctx)?
-                .trim()
-                .to_owned(),
-            text: self.env.get_template("body.txt")?.render(&text_ctx)?,
-            html: self.env.get_template("body.html")?.render(&html_ctx)?,
-        })
+        Ok((
+            render("subject.txt")?.trim().to_owned(),
+            render("body.txt")?,
+            render("body.html")?,
+        ))
+    }
+
+    /// For every locale and shape, the email with each value left as a
+    /// placeholder `-name-` (plain text) or `-name_html-` (HTML);
+    /// [`substitutions`] gives the values. Rendering them all here also
+    /// checks every template once, at start.
+    fn build_shared(&mut self) -> Result<(), minijinja::Error> {
+        let mut shared = BTreeMap::new();
+        for locale in &self.locales {
+            for bits in 0..8u8 {
+                let shape = Shape {
+                    invited_by: bits & 1 != 0,
+                    product_name: bits & 2 != 0,
+                    message: bits & 4 != 0,
+                };
+                let present = |key: &str| match key {
+                    "invited_by" => shape.invited_by,
+                    "product_name" => shape.product_name,
+                    "message" => shape.message,
+                    _ => true,
+                };
+                let placeholders = |html: bool| -> Value {
+                    let map: BTreeMap<&str, Value> = VARIABLES
+                        .iter()
+                        .map(|key| {
+                            let value = match (present(key), html) {
+                                (false, _) => String::new(),
+                                (true, false) => format!("-{key}-"),
+                                (true, true) => format!("-{key}_html-"),
+                            };
+                            (*key, Value::from_safe_string(value))
+                        })
+                        .collect();
+                    Value::from(map)
+                };
+                let (subject, text, _) = self.render_files(locale, &placeholders(false))?;
+                let (_, _, html) = self.render_files(locale, &placeholders(true))?;
+                let content = SharedContent {
+                    subject,
+                    text,
+                    html,
+                };
+                shared.insert((locale.clone(), shape), Arc::new(content));
+            }
+        }
+        self.shared = shared;
+        Ok(())
     }
 }
 
-/// The per-recipient values for [`Templates::shared`]'s placeholders.
+/// Lays the files of `dir` over `sources`: `<dir>/<file>` over English,
+/// `<dir>/<locale>/<file>` over (or as) that locale.
+fn overlay(dir: &Path, sources: &mut BTreeMap<String, [String; 3]>) -> Result<(), TemplateError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    if let Some(english) = sources.get_mut(DEFAULT_LOCALE) {
+        for (name, slot) in FILES.iter().zip(english.iter_mut()) {
+            let path = dir.join(name);
+            if path.is_file() {
+                *slot = read(&path)?;
+            }
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(tag) = path
+            .is_dir()
+            .then(|| path.file_name().and_then(|n| n.to_str()))
+            .flatten()
+            .and_then(|n| i18n::LanguageTag::parse(n).ok())
+        else {
+            continue;
+        };
+        let locale = tag.to_string();
+        let mut files: [Option<String>; 3] = match sources.get(&locale) {
+            Some(shipped) => shipped.clone().map(Some),
+            None => [None, None, None],
+        };
+        for (name, slot) in FILES.iter().zip(files.iter_mut()) {
+            let file = path.join(name);
+            if file.is_file() {
+                *slot = Some(read(&file)?);
+            }
+        }
+        let mut complete = Vec::with_capacity(3);
+        for (name, file) in FILES.iter().zip(files) {
+            complete.push(
+                file.ok_or_else(|| TemplateError::Missing(path.display().to_string(), name))?,
+            );
+        }
+        let [subject, text, html]: [String; 3] = complete
+            .try_into()
+            .map_err(|_| TemplateError::Missing(path.display().to_string(), "subject.txt"))?;
+        sources.insert(locale, [subject, text, html]);
+    }
+    Ok(())
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Every variable is always given, so an unknown name is a typo: it
+    // fails at start instead of rendering as nothing.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            minijinja::AutoEscape::Html
+        } else {
+            minijinja::AutoEscape::None
+        }
+    });
+    // minijinja's own HTML escaping also escapes `/`, which mangles the
+    // accept link's text; escape the five characters that matter.
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() {
+            let text = value.to_string();
+            out.write_str(&html_escape(&text))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    env
+}
+
+/// The per-recipient values for the shared content's placeholders.
 pub fn substitutions(values: &EmailValues<'_>) -> BTreeMap<String, String> {
-    let pairs = [
-        ("account_name", values.account_name),
-        ("email", values.email),
-        ("accept_url", values.accept_url),
-        ("expires_at", values.expires_at),
-        ("message", values.message),
-    ];
     let mut map = BTreeMap::new();
-    for (key, value) in pairs {
+    for (key, value) in values.pairs() {
         map.insert(key.to_owned(), value.to_owned());
         map.insert(format!("{key}_html"), html_escape(value));
     }
@@ -178,64 +384,5 @@ fn html_escape(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn values() -> EmailValues<'static> {
-        EmailValues {
-            account_name: "Smith & <Sons>",
-            email: "ann@x.io",
-            accept_url: "https://app.test/accept/abc",
-            expires_at: "2026-12-03",
-            message: "See you <soon> & welcome",
-        }
-    }
-
-    #[test]
-    fn the_default_email_names_the_account_link_and_expiry_and_escapes_html() {
-        let templates = Templates::load(None).unwrap();
-        let email = templates.render(&values()).unwrap();
-        assert_eq!(email.subject, "You're invited to join Smith & <Sons>");
-        assert!(email.text.contains("https://app.test/accept/abc"));
-        assert!(email.text.contains("2026-12-03"));
-        assert!(email.html.contains("Smith &amp; &lt;Sons&gt;"));
-        assert!(email.html.contains("href=\"https://app.test/accept/abc\""));
-    }
-
-    #[test]
-    fn a_file_in_the_template_dir_overrides_the_default() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("subject.txt"),
-            "Join {{ account_name }} now",
-        )
-        .unwrap();
-        let templates = Templates::load(Some(dir.path())).unwrap();
-        let email = templates.render(&values()).unwrap();
-        assert_eq!(email.subject, "Join Smith & <Sons> now");
-        assert!(email.text.contains("has invited you"));
-    }
-
-    #[test]
-    fn a_broken_template_is_refused_at_load() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("body.txt"), "{{ accept_url ").unwrap();
-        assert!(Templates::load(Some(dir.path())).is_err());
-    }
-
-    #[test]
-    fn substituting_the_shared_content_gives_the_rendered_email() {
-        let templates = Templates::load(None).unwrap();
-        let mut shared = templates.shared().unwrap();
-        for (key, value) in substitutions(&values()) {
-            let placeholder = format!("-{key}-");
-            shared.text = shared.text.replace(&placeholder, &value);
-            shared.html = shared.html.replace(&placeholder, &value);
-            shared.subject = shared.subject.replace(&placeholder, &value);
-        }
-        let rendered = templates.render(&values()).unwrap();
-        assert_eq!(shared.text, rendered.text);
-        assert_eq!(shared.html, rendered.html);
-        assert_eq!(shared.subject, rendered.subject);
-    }
-}
+#[path = "template_tests.rs"]
+mod tests;

@@ -19,10 +19,12 @@
 
 pub mod classify;
 pub mod email;
+pub mod name;
 pub mod options;
 pub mod parser;
 pub mod status;
 
 pub use email::{EmailAddress, InvalidReason};
+pub use name::{DisplayName, NameError};
 pub use parser::{decode, entries, DecodeError, Entry};
 pub use status::{EntryStatus, ImportStatus};

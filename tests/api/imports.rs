@@ -137,7 +137,7 @@ async fn an_idempotency_key_reused_for_another_file_is_refused(app: TestApp) {
 
     let response = send("bob@y.io").await.unwrap();
 
-    crate::helpers::assert_problem(response, 422, "idempotency-key-reused").await;
+    crate::helpers::assert_problem(response, 409, "idempotency-key-reused").await;
     assert_eq!(app.history_len().await, 1);
 }
 

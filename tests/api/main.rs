@@ -4,6 +4,7 @@
 
 mod browser;
 mod browser_accept;
+mod browser_email;
 mod browser_swagger;
 mod helpers;
 mod served;
@@ -20,10 +21,12 @@ mod dispatch_recipients;
 mod dispatch_survival;
 mod errors;
 mod fakes;
+mod first_account;
 mod health_and_contract;
 mod hostile;
 mod imports;
 mod inputs;
+mod invitee;
 mod isolation;
 mod lifecycle;
 mod migrations;

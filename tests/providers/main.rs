@@ -5,6 +5,7 @@
 mod log;
 mod mailpit;
 mod postmark;
+mod reply_to;
 mod resend;
 mod sendgrid;
 
@@ -28,8 +29,22 @@ pub const BATCH_ID: &str = "batch-0193a1b2";
 /// The client timeout: short, so a hung provider costs little test time.
 pub const TIMEOUT: Duration = Duration::from_millis(300);
 
+/// The content every test message shares, with `-name-` and `-link-`.
+pub fn shared_content() -> SharedContent {
+    SharedContent {
+        subject: "You are invited to Acme".into(),
+        text: "Hello -name-, accept: -link-".into(),
+        html: "<p>Hello -name-, <a href=\"-link-\">accept</a></p>".into(),
+    }
+}
+
 /// One rendered invitation, numbered so each message differs.
 pub fn message(n: usize) -> Message {
+    message_sharing(n, Arc::new(shared_content()))
+}
+
+/// One rendered invitation whose shared content is `shared`.
+pub fn message_sharing(n: usize, shared: Arc<SharedContent>) -> Message {
     let link = format!("https://invite.test/accept/{n}");
     let name = format!("Person {n}");
     Message {
@@ -38,6 +53,8 @@ pub fn message(n: usize) -> Message {
         subject: "You are invited to Acme".into(),
         text: format!("Hello {name}, accept: {link}"),
         html: format!("<p>Hello {name}, <a href=\"{link}\">accept</a></p>"),
+        reply_to: None,
+        shared,
         substitutions: BTreeMap::from([("link".into(), link), ("name".into(), name)]),
     }
 }
@@ -51,13 +68,12 @@ pub struct Fixture {
 impl Fixture {
     /// `count` messages, numbered from 1.
     pub fn with(count: usize) -> Fixture {
+        let shared = Arc::new(shared_content());
         Fixture {
-            messages: (1..=count).map(message).collect(),
-            shared: SharedContent {
-                subject: "You are invited to Acme".into(),
-                text: "Hello -name-, accept: -link-".into(),
-                html: "<p>Hello -name-, <a href=\"-link-\">accept</a></p>".into(),
-            },
+            messages: (1..=count)
+                .map(|n| message_sharing(n, shared.clone()))
+                .collect(),
+            shared: shared_content(),
         }
     }
 
@@ -66,7 +82,6 @@ impl Fixture {
         Batch {
             from: FROM,
             messages: &self.messages,
-            shared: &self.shared,
             idempotency_key: IDEMPOTENCY_KEY,
             batch_id: BATCH_ID,
         }

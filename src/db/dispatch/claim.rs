@@ -17,13 +17,14 @@ const PG_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = $1, lease_exp
         AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
       AND status = 'queued' AND (lease_expires_at IS NULL OR lease_expires_at < $3) LIMIT $4 FOR UPDATE SKIP LOCKED) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id, \
-    rendered_at, rendered_expires_at, maybe_sent";
+    rendered_at, rendered_expires_at, maybe_sent, rendered_account_name, rendered_reply_to";
 const PG_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, batch_id = $5, \
-    rendered_at = NULL, rendered_expires_at = NULL, maybe_sent = FALSE \
+    rendered_at = NULL, rendered_expires_at = NULL, maybe_sent = FALSE, \
+    rendered_account_name = NULL, rendered_reply_to = NULL \
     WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= $3 \
       ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id, \
-    rendered_at, rendered_expires_at, maybe_sent";
+    rendered_at, rendered_expires_at, maybe_sent, rendered_account_name, rendered_reply_to";
 const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, \
     maybe_sent = (maybe_sent OR lease_expires_at IS NOT NULL) \
     WHERE id IN (SELECT id FROM invitations WHERE batch_id = (\
@@ -31,13 +32,14 @@ const SQLITE_CLAIM_AGAIN: &str = "UPDATE invitations SET lease_owner = ?1, lease
         AND (lease_expires_at IS NULL OR lease_expires_at < ?3) ORDER BY next_attempt_at LIMIT 1) \
       AND status = 'queued' AND (lease_expires_at IS NULL OR lease_expires_at < ?3) LIMIT ?4) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id, \
-    rendered_at, rendered_expires_at, maybe_sent";
+    rendered_at, rendered_expires_at, maybe_sent, rendered_account_name, rendered_reply_to";
 const SQLITE_CLAIM_NEW: &str = "UPDATE invitations SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, batch_id = ?5, \
-    rendered_at = NULL, rendered_expires_at = NULL, maybe_sent = FALSE \
+    rendered_at = NULL, rendered_expires_at = NULL, maybe_sent = FALSE, \
+    rendered_account_name = NULL, rendered_reply_to = NULL \
     WHERE id IN (SELECT id FROM invitations WHERE status = 'queued' AND batch_id IS NULL AND next_attempt_at <= ?3 \
       ORDER BY next_attempt_at LIMIT ?4) \
     RETURNING id, account_id, import_id, position, email, attempts, token_version, batch_id, \
-    rendered_at, rendered_expires_at, maybe_sent";
+    rendered_at, rendered_expires_at, maybe_sent, rendered_account_name, rendered_reply_to";
 
 /// Claims up to `limit` due invitations for `owner` until `lease_until`.
 /// A batch that was tried before (a retry, or one whose worker died) is
@@ -99,20 +101,35 @@ pub fn release(conn: &mut DbConnection, owner: &str, ids: &[String]) -> QueryRes
     .execute(conn)
 }
 
-/// Fixes the time and expiry the emails of a newly claimed batch state
-/// (`rows`: id, rendered at, expires at), for the members that have none
-/// yet; every later try renders from these.
-pub fn seal(
-    conn: &mut DbConnection,
-    owner: &str,
-    rows: &[(String, NaiveDateTime, NaiveDateTime)],
-) -> QueryResult<()> {
-    let mut groups: BTreeMap<(NaiveDateTime, NaiveDateTime), Vec<&str>> = BTreeMap::new();
-    for (id, at, expires) in rows {
-        groups.entry((*at, *expires)).or_default().push(id);
+/// What the email of a newly claimed invitation states, fixed on its
+/// first claim so every later try renders the same bytes.
+#[derive(Debug, Clone)]
+pub struct Seal {
+    pub id: String,
+    pub rendered_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    /// The account's name and reply-to address when the batch was claimed.
+    pub account_name: String,
+    pub reply_to: Option<String>,
+}
+
+/// Fixes what the emails of a newly claimed batch state (the time, the
+/// expiry, the account's name and reply-to), for the members that have
+/// none yet; every later try renders from these.
+pub fn seal(conn: &mut DbConnection, owner: &str, rows: &[Seal]) -> QueryResult<()> {
+    type Key<'a> = (NaiveDateTime, NaiveDateTime, &'a str, Option<&'a str>);
+    let mut groups: BTreeMap<Key<'_>, Vec<&str>> = BTreeMap::new();
+    for row in rows {
+        let key = (
+            row.rendered_at,
+            row.expires_at,
+            row.account_name.as_str(),
+            row.reply_to.as_deref(),
+        );
+        groups.entry(key).or_default().push(&row.id);
     }
     write_transaction(conn, |conn| {
-        for ((at, expires), ids) in groups {
+        for ((at, expires, name, reply_to), ids) in groups {
             diesel::update(
                 invitations::table
                     .filter(invitations::id.eq_any(ids))
@@ -122,6 +139,8 @@ pub fn seal(
             .set((
                 invitations::rendered_at.eq(at),
                 invitations::rendered_expires_at.eq(expires),
+                invitations::rendered_account_name.eq(name),
+                invitations::rendered_reply_to.eq(reply_to),
             ))
             .execute(conn)?;
         }

@@ -3,7 +3,7 @@
 
 mod claim;
 
-pub use claim::{claim, release, seal, split};
+pub use claim::{claim, release, seal, split, Seal};
 
 use super::schema::{import_entries, imports, invitations};
 use super::{write_transaction, DbConnection};
@@ -40,6 +40,12 @@ pub struct Claimed {
     /// An earlier try may have reached the provider.
     #[diesel(sql_type = Bool)]
     pub maybe_sent: bool,
+    /// The account's name the email states, fixed on the batch's first claim.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rendered_account_name: Option<String>,
+    /// The reply-to address the email carries, fixed with the name.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rendered_reply_to: Option<String>,
 }
 
 /// What to write for one claimed invitation once its batch was tried.
@@ -214,30 +220,67 @@ fn update_counts(
 /// What the emails of a batch need beyond the invitations themselves.
 #[derive(Debug, Default)]
 pub struct BatchContext {
-    /// Account names by account id.
-    pub account_names: BTreeMap<String, String>,
-    /// Per-import options by import id: the message and the expiry in days.
-    pub imports: BTreeMap<String, (Option<String>, Option<i32>)>,
+    /// The accounts' current names and reply-to addresses, by account id.
+    pub accounts: BTreeMap<String, AccountContext>,
+    /// Per-import options by import id.
+    pub imports: BTreeMap<String, ImportContext>,
 }
 
-/// The account names and import options of a claimed batch.
+/// What an email says of its account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountContext {
+    pub name: String,
+    pub reply_to: Option<String>,
+}
+
+/// What an email takes from its import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportContext {
+    pub message: Option<String>,
+    pub expiry_days: Option<i32>,
+    pub invited_by: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// The accounts and import options of a claimed batch, read when the batch
+/// is rendered (so a renamed account shows its new name in the next email).
 pub fn batch_context(conn: &mut DbConnection, claimed: &[Claimed]) -> QueryResult<BatchContext> {
     use super::schema::accounts;
-    let accounts: Vec<&str> = claimed.iter().map(|c| c.account_id.as_str()).collect();
-    let imports: Vec<&str> = claimed.iter().map(|c| c.import_id.as_str()).collect();
-    Ok(BatchContext {
-        account_names: accounts::table
-            .filter(accounts::id.eq_any(accounts))
-            .select((accounts::id, accounts::name))
-            .load::<(String, String)>(conn)?
-            .into_iter()
-            .collect(),
-        imports: imports::table
-            .filter(imports::id.eq_any(imports))
-            .select((imports::id, imports::custom_message, imports::expiry_days))
-            .load::<(String, Option<String>, Option<i32>)>(conn)?
-            .into_iter()
-            .map(|(id, message, days)| (id, (message, days)))
-            .collect(),
-    })
+    let account_ids: Vec<&str> = claimed.iter().map(|c| c.account_id.as_str()).collect();
+    let import_ids: Vec<&str> = claimed.iter().map(|c| c.import_id.as_str()).collect();
+    let accounts = accounts::table
+        .filter(accounts::id.eq_any(account_ids))
+        .select((accounts::id, accounts::name, accounts::reply_to))
+        .load::<(String, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, name, reply_to)| (id, AccountContext { name, reply_to }))
+        .collect();
+    let imports = imports::table
+        .filter(imports::id.eq_any(import_ids))
+        .select((
+            imports::id,
+            imports::custom_message,
+            imports::expiry_days,
+            imports::invited_by,
+            imports::locale,
+        ))
+        .load::<(
+            String,
+            Option<String>,
+            Option<i32>,
+            Option<String>,
+            Option<String>,
+        )>(conn)?
+        .into_iter()
+        .map(|(id, message, expiry_days, invited_by, locale)| {
+            let context = ImportContext {
+                message,
+                expiry_days,
+                invited_by,
+                locale,
+            };
+            (id, context)
+        })
+        .collect();
+    Ok(BatchContext { accounts, imports })
 }

@@ -9,7 +9,8 @@ use crate::dispatch::pace::Pace;
 use crate::dispatch::provider::{Batch, BatchError, Message, Outcome};
 
 impl Dispatcher {
-    /// Fixes the time and expiry of the members claimed for the first time.
+    /// Fixes the time, expiry, account name and reply-to of the members
+    /// claimed for the first time.
     pub(super) async fn seal(
         &self,
         claimed: &mut [Claimed],
@@ -23,9 +24,20 @@ impl Dispatcher {
             .filter(|c| c.rendered_expires_at.is_none())
         {
             let expires = composer.expiry(c, context, at);
+            let account = context.accounts.get(&c.account_id);
+            let account_name = account.map(|a| a.name.clone()).unwrap_or_default();
+            let reply_to = account.and_then(|a| a.reply_to.clone());
             c.rendered_at = Some(at);
             c.rendered_expires_at = Some(expires);
-            rows.push((c.id.clone(), at, expires));
+            c.rendered_account_name = Some(account_name.clone());
+            c.rendered_reply_to = reply_to.clone();
+            rows.push(queue::Seal {
+                id: c.id.clone(),
+                rendered_at: at,
+                expires_at: expires,
+                account_name,
+                reply_to,
+            });
         }
         if rows.is_empty() {
             return Ok(());
@@ -102,7 +114,6 @@ impl Dispatcher {
         Batch {
             from: &self.config.email_from,
             messages,
-            shared: &self.shared,
             idempotency_key: key,
             batch_id,
         }

@@ -12,7 +12,7 @@ use super::providers;
 use super::settle::{self, Rules};
 use super::template::Templates;
 use super::token::TokenMaker;
-use super::{DispatchStatus, SharedContent};
+use super::DispatchStatus;
 use crate::config::DispatchConfig;
 use crate::db::dispatch::{self as queue, Claimed};
 use crate::db::lifecycle::{self, Change, Target};
@@ -42,7 +42,6 @@ pub struct Dispatcher {
     pool: Pool,
     provider: Arc<dyn Provider>,
     templates: Templates,
-    shared: SharedContent,
     tokens: TokenMaker,
     link: AcceptLink,
     config: DispatchConfig,
@@ -80,11 +79,14 @@ impl Dispatcher {
         provider: Arc<dyn Provider>,
     ) -> anyhow::Result<Dispatcher> {
         let templates = Templates::load(config.email_template_dir.as_deref())?;
-        let shared = templates.shared()?;
         let link = AcceptLink::parse(
             &config.public_base_url,
             config.accept_url_template.as_deref(),
         )?;
+        if let Some(product) = &config.product_name {
+            crate::domain::DisplayName::parse(product)
+                .map_err(|e| anyhow::anyhow!("PRODUCT_NAME {e}"))?;
+        }
         if config.token_secret.is_none() {
             tracing::info!(
                 "BULK_INVITE_TOKEN_SECRET is not set: using a random secret for this process; \
@@ -100,7 +102,6 @@ impl Dispatcher {
             pool,
             provider,
             templates,
-            shared,
             tokens: TokenMaker::new(config.token_secret.as_deref()),
             link,
             config: config.clone(),
@@ -288,6 +289,7 @@ impl Dispatcher {
             tokens: &self.tokens,
             link: &self.link,
             default_ttl_days: self.config.invitation_ttl_days,
+            product_name: self.config.product_name.as_deref().unwrap_or(""),
         }
     }
 

@@ -2,7 +2,8 @@
 //! message per request and answers `{"ID": ...}`. The adapter sends the
 //! batch's messages one by one; a message Mailpit refuses (HTTP 400, e.g. an
 //! address it cannot parse) fails alone, and a server that stops answering
-//! or refuses our credentials ends the batch.
+//! or refuses our credentials ends the batch. The account's reply-to
+//! address goes in `ReplyTo`.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,8 @@ pub struct Mailpit {
 struct SendRequest<'a> {
     from: Address<'a>,
     to: [Address<'a>; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reply_to: Vec<Address<'a>>,
     subject: &'a str,
     text: &'a str,
     #[serde(rename = "HTML")]
@@ -78,6 +81,11 @@ impl Mailpit {
         let body = SendRequest {
             from: Address { email: from },
             to: [Address { email: &message.to }],
+            reply_to: message
+                .reply_to
+                .iter()
+                .map(|email| Address { email })
+                .collect(),
             subject: &message.subject,
             text: &message.text,
             html: &message.html,

@@ -1,6 +1,7 @@
 //! Resend: `POST /emails/batch` with up to 100 messages and the batch's
 //! `Idempotency-Key`, so a retried batch is never sent twice. A 200 answer
-//! lists one id per message, in order.
+//! lists one id per message, in order. The account's reply-to address
+//! goes in each email's `reply_to`.
 //!
 //! Resend's error body is `{statusCode, name, message}`; the HTTP status
 //! mostly decides (5xx retry, 429 pauses for `retry-after`, 401/403 pause:
@@ -64,6 +65,8 @@ impl Resend {
 struct Email<'a> {
     from: &'a str,
     to: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a str>,
     subject: &'a str,
     text: &'a str,
     html: &'a str,
@@ -81,6 +84,7 @@ impl<'a> Email<'a> {
         Email {
             from,
             to: [&message.to],
+            reply_to: message.reply_to.as_deref(),
             subject: &message.subject,
             text: &message.text,
             html: &message.html,

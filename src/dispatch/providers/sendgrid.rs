@@ -11,6 +11,12 @@
 //!
 //! SendGrid has no idempotency key and no search by our ids: after a
 //! timeout the batch is sent again, so it may arrive twice (once at most).
+//!
+//! The content and the `reply_to` address belong to the whole request
+//! (SendGrid refuses `Reply-To` among a personalization's headers), so one
+//! request carries only messages that share both: those of the batch's
+//! first message. The others are [`Outcome::Unsent`] and go in the next
+//! request at once (a batch of one language and account is one request).
 
 use std::collections::BTreeMap;
 
@@ -45,6 +51,8 @@ impl Sendgrid {
 struct MailSend<'a> {
     personalizations: Vec<Personalization<'a>>,
     from: Address<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<Address<'a>>,
     subject: &'a str,
     content: [Content<'a>; 2],
 }
@@ -90,23 +98,45 @@ impl<'a> Personalization<'a> {
 }
 
 impl<'a> MailSend<'a> {
-    fn new(batch: &Batch<'a>) -> Self {
+    /// The request for `members` (indexes into the batch), which share the
+    /// content and reply-to address of the first.
+    fn new(batch: &Batch<'a>, members: &[usize]) -> Self {
+        let first = &batch.messages[members[0]];
         MailSend {
-            personalizations: batch.messages.iter().map(Personalization::new).collect(),
+            personalizations: members
+                .iter()
+                .map(|i| Personalization::new(&batch.messages[*i]))
+                .collect(),
             from: Address { email: batch.from },
-            subject: &batch.shared.subject,
+            reply_to: first.reply_to.as_deref().map(|email| Address { email }),
+            subject: &first.shared.subject,
             content: [
                 Content {
                     kind: "text/plain",
-                    value: &batch.shared.text,
+                    value: &first.shared.text,
                 },
                 Content {
                     kind: "text/html",
-                    value: &batch.shared.html,
+                    value: &first.shared.html,
                 },
             ],
         }
     }
+}
+
+/// The messages that can share one request with the first: the same
+/// shared content and the same reply-to address.
+fn first_group(messages: &[Message]) -> Vec<usize> {
+    let Some(first) = messages.first() else {
+        return Vec::new();
+    };
+    (0..messages.len())
+        .filter(|i| {
+            let m = &messages[*i];
+            m.reply_to == first.reply_to
+                && (std::sync::Arc::ptr_eq(&m.shared, &first.shared) || m.shared == first.shared)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -166,13 +196,38 @@ impl Provider for Sendgrid {
         if batch.messages.is_empty() {
             return Ok(Vec::new());
         }
+        let members = first_group(batch.messages);
+        let answered = match self.send_group(&batch, &members).await {
+            Ok(answered) => answered,
+            // The whole batch went: its error is the batch's.
+            Err(error) if members.len() == batch.messages.len() => return Err(error),
+            Err(error) => match per_member(error) {
+                Ok(outcome) => vec![outcome; members.len()],
+                Err(error) => return Err(error),
+            },
+        };
+        let mut outcomes = vec![Outcome::Unsent; batch.messages.len()];
+        for (i, outcome) in members.iter().zip(answered) {
+            outcomes[*i] = outcome;
+        }
+        Ok(outcomes)
+    }
+}
+
+impl Sendgrid {
+    /// One request for `members`: an outcome for each of them.
+    async fn send_group(
+        &self,
+        batch: &Batch<'_>,
+        members: &[usize],
+    ) -> Result<Vec<Outcome>, BatchError> {
         let request = self
             .client
             .post(format!("{}/v3/mail/send", self.base_url))
             .bearer_auth(&self.api_key)
-            .json(&MailSend::new(&batch));
+            .json(&MailSend::new(batch, members));
         let answer = http::send(NAME, request).await?;
-        if let Some(outcomes) = bad_recipients(&answer, batch.messages.len()) {
+        if let Some(outcomes) = bad_recipients(&answer, members.len()) {
             return Ok(outcomes);
         }
         if !answer.status.is_success() {
@@ -189,13 +244,24 @@ impl Provider for Sendgrid {
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
-        Ok(batch
-            .messages
+        Ok(members
             .iter()
             .map(|_| Outcome::Sent {
                 message_id: message_id.clone(),
             })
             .collect())
+    }
+}
+
+/// What a request's error means for each message it carried, when the
+/// batch held others too (they were not tried); a pause or a request too
+/// large stays the batch's.
+fn per_member(error: BatchError) -> Result<Outcome, BatchError> {
+    match error {
+        BatchError::Retry { reason, after } => Ok(Outcome::Retry { reason, after }),
+        BatchError::Unknown { reason } => Ok(Outcome::Unknown { reason }),
+        BatchError::Rejected { reason } => Ok(Outcome::Failed { reason }),
+        other => Err(other),
     }
 }
 

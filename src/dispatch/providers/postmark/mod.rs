@@ -8,6 +8,8 @@
 //! stream pause sending, rate limiting pauses for a while, maintenance is
 //! retried, the rest reject the batch.
 //!
+//! The account's reply-to address goes in each message's `ReplyTo`.
+//!
 //! Each message carries the batch id in its metadata, so a batch whose
 //! answer was lost is looked up with the outbound message search
 //! ([`search`]) before anything is sent again.
@@ -81,6 +83,7 @@ impl Postmark {
         Email {
             from,
             to: &message.to,
+            reply_to: message.reply_to.as_deref(),
             subject: &message.subject,
             text_body: &message.text,
             html_body: &message.html,
@@ -99,6 +102,8 @@ impl Postmark {
 struct Email<'a> {
     from: &'a str,
     to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a str>,
     subject: &'a str,
     text_body: &'a str,
     html_body: &'a str,
