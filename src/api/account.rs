@@ -69,7 +69,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[utoipa::path(
     get, path = "/account", tag = "account",
     responses(
-        (status = 200, body = AccountView),
+        (status = 200, description = "The account", body = AccountView),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))

@@ -29,7 +29,7 @@ pub enum HealthStatus {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = Health)))]
 #[get("/healthz")]
 pub async fn get_health() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -49,7 +49,7 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 #[utoipa::path(
     get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, body = Health),
+        (status = 200, description = "Ready: the database answers", body = Health),
         (status = 503, description = "The database does not answer, or every connection is busy (`not-ready`)", body = NotReady, content_type = "application/problem+json"),
     )
 )]

@@ -26,7 +26,7 @@ const IMPORT_RESENDABLE: &[&str] = &["failed", "expired"];
     post, path = "/imports/{id}/cancel", tag = "imports",
     params(("id" = String, Path, description = "The import's id")),
     responses(
-        (status = 200, body = ImportAction),
+        (status = 200, description = "What the cancel did", body = ImportAction),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -70,7 +70,7 @@ pub async fn cancel_import(
     post, path = "/imports/{id}/resend", tag = "imports",
     params(("id" = String, Path, description = "The import's id")),
     responses(
-        (status = 200, body = ImportAction),
+        (status = 200, description = "What the resend did", body = ImportAction),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),

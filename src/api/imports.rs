@@ -298,7 +298,7 @@ async fn preview_answer(
     get, path = "/imports", tag = "imports",
     params(HistoryParams),
     responses(
-        (status = 200, body = ImportHistory),
+        (status = 200, description = "A page of the history, newest first", body = ImportHistory),
         (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -359,7 +359,7 @@ impl HistoryParams {
     get, path = "/imports/{id}", tag = "imports",
     params(("id" = String, Path, description = "The import's id")),
     responses(
-        (status = 200, body = ImportView),
+        (status = 200, description = "The import", body = ImportView),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
     ),

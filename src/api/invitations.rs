@@ -48,7 +48,7 @@ pub struct InvitationParams {
     get, path = "/invitations", tag = "invitations",
     params(InvitationParams),
     responses(
-        (status = 200, body = InvitationsPage),
+        (status = 200, description = "A page of invitations", body = InvitationsPage),
         (status = 400, description = "A bad status, email, cursor or limit (`invalid-status`, `invalid-email`, `invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),

@@ -64,7 +64,7 @@ pub struct SuppressionParams {
     get, path = "/suppressions", tag = "suppressions",
     params(SuppressionParams),
     responses(
-        (status = 200, body = SuppressionsPage),
+        (status = 200, description = "A page of the suppression list", body = SuppressionsPage),
         (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),

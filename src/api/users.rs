@@ -25,7 +25,7 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     post, path = "/users", tag = "users",
     request_body = AddUsers,
     responses(
-        (status = 200, body = AddedUsers),
+        (status = 200, description = "What became of each address", body = AddedUsers),
         (status = 400, description = "Not a JSON object with an `emails` list, or too many addresses (`invalid-json`, `too-many-users`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A Content-Type other than application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
@@ -86,7 +86,7 @@ pub async fn add_users(
     get, path = "/users", tag = "users",
     params(HistoryParams),
     responses(
-        (status = 200, body = UsersPage),
+        (status = 200, description = "A page of users", body = UsersPage),
         (status = 400, description = "A bad cursor or limit (`invalid-cursor`, `invalid-limit`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ),

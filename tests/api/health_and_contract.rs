@@ -96,6 +96,12 @@ async fn the_served_spec_is_the_committed_one_and_swagger_ui_shows_it(app: TestA
                 assert!(security.is_empty(), "{method} {path} is public");
             }
             for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has a description"
+                );
                 let Some(problem) = response["content"].get("application/problem+json") else {
                     continue;
                 };
