@@ -26,8 +26,6 @@ pub const MAX_MESSAGE_CHARS: usize = 2_000;
 /// An option that cannot be used; the message names the option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
-    #[error("message is longer than {MAX_MESSAGE_CHARS} characters")]
-    MessageTooLong,
     #[error("message holds a control character (only tabs and line breaks are allowed)")]
     MessageControlCharacter,
     #[error("expires_in_days must be a whole number from 1 to 30, not {0:?}")]
@@ -79,12 +77,6 @@ impl ImportOptions {
             }
         }
         let message = present(message).map(str::to_owned);
-        if message
-            .as_ref()
-            .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
-        {
-            return Err(OptionError::MessageTooLong);
-        }
         if message.as_ref().is_some_and(|m| {
             m.chars()
                 .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -195,7 +187,15 @@ mod tests {
             OptionError,
         );
         let cases: [Case<'_>; 9] = [
-            (Some(&long), None, None, OptionError::MessageTooLong),
+            (
+                Some(&long),
+                None,
+                None,
+                OptionError::TooLong {
+                    name: "message",
+                    max: MAX_MESSAGE_CHARS,
+                },
+            ),
             (
                 Some("hi\0there"),
                 None,
