@@ -175,6 +175,13 @@ macro_rules! load_target {
             Target::AccountExpiredBy { account_id, now } => $query
                 .filter(invitations::account_id.eq(account_id))
                 .filter(invitations::expires_at.lt(now))
+                // Spelled out, not bound, so SQLite can prove the partial
+                // index `invitations_account_expiry` applies (only sent
+                // invitations expire); without it an import walks every
+                // invitation the account ever had.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "invitations.status IN ('sent', 'delivered')",
+                ))
                 .load($conn),
         }
     };

@@ -6,6 +6,7 @@ mod browser;
 mod helpers;
 mod served;
 
+mod account_scale;
 mod cancel_in_flight;
 mod cancel_unconfirmed;
 mod db_limits;
