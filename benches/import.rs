@@ -8,7 +8,12 @@
 //! BENCH_SIZES=20000 cargo bench --bench import           # a quick smoke run
 //! BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench import
 //! BULK_INVITE_BIN=target/release/bulk-invite cargo bench --bench import  # skip the build
+//! BENCH_GROWTH=1000000 cargo bench --bench import    # account size vs import time and memory
 //! ```
+//!
+//! `BENCH_GROWTH` runs another scenario instead, described in
+//! `import_growth`: small requests in an empty account and again after
+//! three large imports, and the large imports' times and memory.
 //!
 //! For every size in `BENCH_SIZES` (default `100000,1000000`) it generates a
 //! deterministic file (seeded RNG: ~3% invalid entries, ~3% duplicates, some
@@ -31,6 +36,7 @@
 //! are wrong).
 
 mod common;
+mod import_growth;
 
 use std::io::Write;
 use std::path::Path;
@@ -65,10 +71,14 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
+    let growth = growth_size()?;
     let sizes = sizes()?;
     let bin = server_binary()?;
     println!("server binary: {}", bin.display());
     let backends = backends();
+    if let Some(size) = growth {
+        return import_growth::run(&bin, &backends, size);
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     let mut rows = Vec::new();
     for &size in &sizes {
@@ -121,6 +131,21 @@ fn sizes() -> Result<Vec<usize>> {
     Ok(sizes)
 }
 
+/// `BENCH_GROWTH=1000000`: run the account-growth scenario instead (see
+/// [`import_growth`]) with large imports of that many entries.
+fn growth_size() -> Result<Option<usize>> {
+    let Ok(text) = std::env::var("BENCH_GROWTH") else {
+        return Ok(None);
+    };
+    let size = text
+        .trim()
+        .replace('_', "")
+        .parse::<usize>()
+        .with_context(|| format!("BENCH_GROWTH: bad size {text:?}"))?;
+    ensure!(size >= 10, "BENCH_GROWTH needs a size of at least 10");
+    Ok(Some(size))
+}
+
 // ---------------------------------------------------------------------------
 // The import file.
 
@@ -144,6 +169,12 @@ const LAST_NAMES: &[&str] = &["Lee", "Okafor", "Smith", "Tanaka", "Novak", "Silv
 impl ImportFile {
     /// `entries` lines, the same for every run.
     fn generate(entries: usize) -> ImportFile {
+        ImportFile::generate_from(entries, 0)
+    }
+
+    /// Like [`ImportFile::generate`], with unique addresses numbered from
+    /// `first` (files from far apart `first`s share no address).
+    fn generate_from(entries: usize, first: u64) -> ImportFile {
         let mut rng = StdRng::seed_from_u64(SEED);
         let mut text = String::with_capacity(entries * 36);
         let mut expected = Expected::default();
@@ -154,7 +185,7 @@ impl ImportFile {
                 text.push_str(&invalid_address(&mut rng, line));
                 expected.invalid += 1;
             } else if roll < 6 && unique > 0 {
-                let earlier = address(rng.random_range(0..unique));
+                let earlier = address(first + rng.random_range(0..unique));
                 let upper = rng.random_bool(0.5);
                 text.push_str(&if upper {
                     earlier.to_ascii_uppercase()
@@ -163,12 +194,12 @@ impl ImportFile {
                 });
                 expected.duplicate += 1;
             } else if roll < 16 {
-                let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
+                let given = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
                 let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-                text.push_str(&format!("{first} {last} <{}>", address(unique)));
+                text.push_str(&format!("{given} {last} <{}>", address(first + unique)));
                 unique += 1;
             } else {
-                text.push_str(&address(unique));
+                text.push_str(&address(first + unique));
                 unique += 1;
             }
             text.push('\n');

@@ -1,20 +1,22 @@
 //! Imports: writing a classified file (import, entries and queued
 //! invitations in one transaction), reading one, and the history.
 
-use super::address_rule::{expire_account, lock_account, PENDING};
+use super::address_rule::{expire_account, lock_account};
+use super::known;
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
-use super::schema::{import_entries, imports, invitations, suppressions, users};
+use super::schema::{import_entries, imports, invitations};
 use super::{now, write_transaction, DbConnection, DbError};
-use crate::domain::classify::{classify, key_hash, Classified, KeySet, Known, Tally};
+use crate::domain::classify::{classify, settle, Classified, Tally};
 use crate::domain::options::ImportOptions;
 use crate::domain::{EmailAddress, EntryStatus, ImportStatus};
 use chrono::NaiveDateTime;
-use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
-/// Entries classified per batch handed to the writer. On SQLite each batch
+/// Entries classified per batch handed to the writer, and whose new
+/// addresses are looked up in the account together. On SQLite each batch
 /// is split into cached fixed-size `INSERT`s; on PostgreSQL it is one `COPY`
-/// per table, so larger batches mean fewer round trips.
+/// per table and one lookup per table, so larger batches mean fewer round
+/// trips.
 fn batch_size(conn: &DbConnection) -> usize {
     match conn {
         DbConnection::Sqlite(_) => 2_000,
@@ -90,7 +92,6 @@ fn write_import(
                 });
             }
         }
-        let known = load_known(conn, account_id)?;
         let id = uuid::Uuid::now_v7().to_string();
         let created_at = now();
         diesel::insert_into(imports::table)
@@ -111,7 +112,7 @@ fn write_import(
                 locale: upload.options.locale.as_ref().map(|l| l.as_str()),
             })
             .execute(conn)?;
-        let tally = write_entries(conn, account_id, &id, upload.text, &known, created_at)?;
+        let tally = write_entries(conn, account_id, &id, upload.text, created_at)?;
         finish(conn, &id, tally, created_at)?;
         Ok(Created::New(
             find(conn, account_id, &id)?.ok_or(diesel::result::Error::NotFound)?,
@@ -119,30 +120,41 @@ fn write_import(
     })
 }
 
-/// Classifies `text` exactly as [`create`] would, writing nothing.
+/// Classifies `text` exactly as [`create`] would, writing nothing (in one
+/// read transaction, so every batch is settled against the same account).
 pub fn preview<'a>(
     conn: &mut DbConnection,
     account_id: &str,
     text: &'a str,
     max_listed: usize,
 ) -> Result<Preview<'a>, DbError> {
-    let known = load_known(conn, account_id)?;
-    let mut classifier = classify(text, &known);
-    let mut skipped = Vec::new();
-    let mut more = false;
-    for entry in classifier.by_ref() {
-        if entry.status == EntryStatus::Queued {
-            continue;
+    let batch_size = batch_size(conn);
+    conn.transaction(|conn| {
+        let mut classifier = classify(text);
+        let mut preview = Preview {
+            tally: Tally::default(),
+            skipped: Vec::new(),
+            more: false,
+        };
+        loop {
+            let mut batch: Vec<Classified<'a>> = classifier.by_ref().take(batch_size).collect();
+            if batch.is_empty() {
+                return Ok(preview);
+            }
+            let keys: Vec<&str> = batch.iter().filter_map(|e| e.key.as_deref()).collect();
+            let known = known::lookup(conn, account_id, &keys)?;
+            for mut entry in batch.drain(..) {
+                settle(&mut entry, &known);
+                preview.tally.add(entry.status);
+                if entry.status == EntryStatus::Queued {
+                    continue;
+                }
+                match preview.skipped.len() < max_listed {
+                    true => preview.skipped.push(entry),
+                    false => preview.more = true,
+                }
+            }
         }
-        match skipped.len() < max_listed {
-            true => skipped.push(entry),
-            false => more = true,
-        }
-    }
-    Ok(Preview {
-        tally: classifier.tally(),
-        skipped,
-        more,
     })
 }
 
@@ -204,54 +216,22 @@ fn find_by_idempotency_key(
         .optional()
 }
 
-/// The account's users, suppressed addresses and pending invitations, by
-/// address key (streamed, so a large account is never a large `Vec`).
-pub fn load_known(conn: &mut DbConnection, account_id: &str) -> QueryResult<Known> {
-    let users = users::table
-        .filter(users::account_id.eq(account_id))
-        .select(users::email_key);
-    let suppressed = suppressions::table
-        .filter(suppressions::account_id.eq(account_id))
-        .select(suppressions::email_key);
-    let pending = invitations::table
-        .filter(invitations::account_id.eq(account_id))
-        .filter(invitations::status.eq_any(PENDING))
-        .filter(
-            invitations::expires_at
-                .is_null()
-                .or(invitations::expires_at.gt(now())),
-        )
-        .select(invitations::email_key);
-    let users = key_set(users.load_iter::<String, DefaultLoadingMode>(conn)?)?;
-    let suppressed = key_set(suppressed.load_iter::<String, DefaultLoadingMode>(conn)?)?;
-    let pending = key_set(pending.load_iter::<String, DefaultLoadingMode>(conn)?)?;
-    Ok(Known {
-        users,
-        suppressed,
-        pending,
-    })
-}
-
-fn key_set(keys: impl Iterator<Item = QueryResult<String>>) -> QueryResult<KeySet> {
-    keys.map(|key| key.map(|key| key_hash(&key))).collect()
-}
-
-/// Classifies the file and writes its rows. Classifying and building rows
-/// runs on a second thread while this one inserts, so the two halves of
-/// the work overlap.
+/// Classifies the file and writes its rows. Parsing the file and building
+/// rows runs on a second thread while this one asks the account about each
+/// batch's new addresses, settles the batch and inserts it, so the two
+/// halves of the work overlap.
 fn write_entries(
     conn: &mut DbConnection,
     account_id: &str,
     import_id: &str,
     text: &str,
-    known: &Known,
     created_at: NaiveDateTime,
 ) -> QueryResult<Tally> {
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
-            let mut classifier = classify(text, known);
+            let mut classifier = classify(text);
             loop {
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();
                 // A closed channel means the writer failed; its error is reported.
@@ -260,23 +240,73 @@ fn write_entries(
                         .send(build_rows(account_id, import_id, batch, created_at))
                         .is_err()
                 {
-                    return classifier.tally();
+                    return;
                 }
             }
         });
-        let written = batches.iter().try_for_each(|batch| write_rows(conn, batch));
-        drop(batches);
-        let tally = producer.join().map_err(|_| {
+        // Takes the receiver, so a failed write closes the channel and
+        // the classifier stops.
+        let written = settle_and_write(conn, account_id, batches);
+        producer.join().map_err(|_| {
             diesel::result::Error::QueryBuilderError("the classifier panicked".into())
         })?;
-        written.map(|()| tally)
+        written
     })
 }
 
-/// The rows one batch of entries becomes.
+fn settle_and_write(
+    conn: &mut DbConnection,
+    account_id: &str,
+    batches: std::sync::mpsc::Receiver<Rows>,
+) -> QueryResult<Tally> {
+    let mut tally = Tally::default();
+    for mut batch in batches {
+        settle_rows(conn, account_id, &mut batch)?;
+        batch.statuses.iter().for_each(|s| tally.add(*s));
+        write_rows(conn, batch)?;
+    }
+    Ok(tally)
+}
+
+/// The rows one batch of entries becomes: an invitation for every first
+/// occurrence of an address until [`settle_rows`] drops those the account
+/// already has a reason to skip.
 struct Rows {
     entries: Vec<NewEntry>,
+    /// The status of each of `entries`.
+    statuses: Vec<EntryStatus>,
     invitations: Vec<NewInvitation>,
+}
+
+/// Asks the account about the batch's new addresses and turns the
+/// invitations it already covers (a user, a suppression, an open
+/// invitation) into skipped entries.
+fn settle_rows(conn: &mut DbConnection, account_id: &str, rows: &mut Rows) -> QueryResult<()> {
+    let keys: Vec<&str> = rows
+        .invitations
+        .iter()
+        .map(|i| i.email_key.as_str())
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let known = known::lookup(conn, account_id, &keys)?;
+    let first = rows.entries.first().map_or(0, |e| e.position);
+    let Rows {
+        entries,
+        statuses,
+        invitations,
+    } = rows;
+    invitations.retain(|invitation| {
+        let Some(status) = known.status_of(&invitation.email_key) else {
+            return true;
+        };
+        let at = (invitation.position - first) as usize;
+        statuses[at] = status;
+        entries[at].status = status.as_str();
+        false
+    });
+    Ok(())
 }
 
 fn build_rows(
@@ -286,6 +316,7 @@ fn build_rows(
     created_at: NaiveDateTime,
 ) -> Rows {
     let mut entries = Vec::with_capacity(batch.len());
+    let mut statuses = Vec::with_capacity(batch.len());
     let mut invitations = Vec::with_capacity(batch.len());
     for entry in batch {
         let email = entry.email.map(EmailAddress::into_string);
@@ -302,6 +333,7 @@ fn build_rows(
                 created_at,
             });
         }
+        statuses.push(entry.status);
         entries.push(NewEntry {
             import_id: import_id.to_owned(),
             position: entry.position as i64,
@@ -314,6 +346,7 @@ fn build_rows(
     }
     Rows {
         entries,
+        statuses,
         invitations,
     }
 }

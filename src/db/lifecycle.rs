@@ -3,7 +3,7 @@
 //! transaction, and only from the states it is allowed from, so the counts
 //! always agree with the invitations under concurrent events.
 
-use super::schema::{import_entries, invitations};
+use super::schema::{import_entries, imports, invitations};
 use super::{write_transaction, DbConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -163,8 +163,18 @@ macro_rules! load_target {
                 account_id,
                 import_id,
             } => $query
-                .filter(invitations::account_id.eq(account_id))
-                .filter(invitations::import_id.eq(import_id))
+                // The account is checked on the import's own row: a filter
+                // on the invitations' `account_id` lets PostgreSQL, while it
+                // has no statistics of a large new import yet, read the
+                // account's whole index beside the import's few rows.
+                .filter(
+                    invitations::import_id.eq_any(
+                        imports::table
+                            .filter(imports::id.eq(import_id))
+                            .filter(imports::account_id.eq(account_id))
+                            .select(imports::id),
+                    ),
+                )
                 .load($conn),
             Target::Invitation(id) => $query.filter(invitations::id.eq(id)).load($conn),
             Target::Ids { account_id, ids } => $query
@@ -175,6 +185,13 @@ macro_rules! load_target {
             Target::AccountExpiredBy { account_id, now } => $query
                 .filter(invitations::account_id.eq(account_id))
                 .filter(invitations::expires_at.lt(now))
+                // Spelled out, not bound, so SQLite can prove the partial
+                // index `invitations_account_expiry` applies (only sent
+                // invitations expire); without it an import walks every
+                // invitation the account ever had.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "invitations.status IN ('sent', 'delivered')",
+                ))
                 .load($conn),
         }
     };
@@ -263,7 +280,6 @@ fn move_count(
     n: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    use super::schema::imports;
     let (from, to) = (count_column(from)?, count_column(to)?);
     let (a, b) = match conn {
         DbConnection::Pg(_) => ("$1", "$2"),

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod events;
 pub mod imports;
 pub mod invitations;
+pub mod known;
 pub mod lifecycle;
 pub mod metrics;
 pub mod models;

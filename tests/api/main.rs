@@ -10,6 +10,7 @@ mod helpers;
 mod served;
 
 mod accept_pages;
+mod account_scale;
 mod cancel_in_flight;
 mod cancel_unconfirmed;
 mod contract;

@@ -1,0 +1,151 @@
+//! What an account holds for some addresses: which of them are its users,
+//! on its suppression list, or hold an open invitation. Asked about the
+//! addresses of one batch of a file at a time, through the indexes on
+//! `(account_id, email_key)`, so classifying a file costs what the file
+//! costs whatever the account already holds.
+
+use super::{now, DbConnection};
+use crate::domain::classify::{key_hash, KeySet, Known};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+
+/// Which of `keys` (address keys, [`crate::domain::EmailAddress::key`])
+/// the account has as users, suppressions and pending unexpired
+/// invitations. Inside the caller's transaction, so an import sees what it
+/// would see had it read the whole account at that moment.
+#[tracing::instrument(skip(conn, keys), fields(keys = keys.len()))]
+pub fn lookup(conn: &mut DbConnection, account_id: &str, keys: &[&str]) -> QueryResult<Known> {
+    let mut known = Known::default();
+    if keys.is_empty() {
+        return Ok(known);
+    }
+    let now = now();
+    let [users, suppressed, pending] = match conn {
+        DbConnection::Sqlite(c) => sqlite_lookup(c, account_id, keys, now)?,
+        DbConnection::Pg(c) => pg_lookup(c, account_id, keys, now)?,
+    };
+    add(&mut known.users, users);
+    add(&mut known.suppressed, suppressed);
+    add(&mut known.pending, pending);
+    Ok(known)
+}
+
+/// PostgreSQL gets the keys as one array and probes the index once per
+/// key (a `LATERAL` subquery with `LIMIT 1`, which the planner cannot turn
+/// into a scan of the account's rows): `email_key = ANY($2)` would, in a
+/// generic plan of a cached statement, compare every row it reads with
+/// every key of the batch.
+fn pg_lookup(
+    conn: &mut diesel::PgConnection,
+    account_id: &str,
+    keys: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<[Vec<String>; 3]> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = Text)]
+        key: String,
+    }
+    let probe = |table: &str, open: &str| {
+        format!(
+            "SELECT k.key FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL \
+             (SELECT 1 FROM {table} AS t WHERE t.account_id = $1 AND t.email_key = k.key{open} \
+              LIMIT 1) AS hit"
+        )
+    };
+    let mut run = |sql: String, now: Option<NaiveDateTime>| -> QueryResult<Vec<String>> {
+        let query = diesel::sql_query(sql)
+            .bind::<Text, _>(account_id)
+            .bind::<Array<Text>, _>(keys);
+        let rows: Vec<Key> = match now {
+            Some(now) => query.bind::<Timestamp, _>(now).load(conn)?,
+            None => query.load(conn)?,
+        };
+        Ok(rows.into_iter().map(|row| row.key).collect())
+    };
+    // The open statuses are written out so the partial index of open
+    // invitations serves the probe.
+    let open = " AND t.status IN ('queued', 'sent', 'delivered') \
+                AND (t.expires_at IS NULL OR t.expires_at > $3)";
+    Ok([
+        run(probe("users", ""), None)?,
+        run(probe("suppressions", ""), None)?,
+        run(probe("invitations", open), Some(now))?,
+    ])
+}
+
+/// SQLite gets the keys as one JSON array read by `json_each`: an `IN`
+/// list of binds would be a new statement to parse for every batch (diesel
+/// does not cache those), which costs more than the lookup. The open
+/// statuses are written out so the partial index of open invitations
+/// serves the lookup.
+fn sqlite_lookup(
+    conn: &mut diesel::SqliteConnection,
+    account_id: &str,
+    keys: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<[Vec<String>; 3]> {
+    let keys = serde_json::to_string(keys)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let lookup = |table, now| SqliteLookup {
+        table,
+        account_id,
+        keys: &keys,
+        now,
+    };
+    Ok([
+        lookup("users", None).load(conn)?,
+        lookup("suppressions", None).load(conn)?,
+        lookup("invitations", Some(now)).load(conn)?,
+    ])
+}
+
+/// `SELECT email_key FROM {table} WHERE account_id = ? AND email_key IN
+/// (the keys)`, and for invitations only the open, unexpired ones; a fixed
+/// text per table, so SQLite prepares it once per connection.
+struct SqliteLookup<'a> {
+    table: &'static str,
+    account_id: &'a str,
+    keys: &'a str,
+    /// Set for invitations: open at this time.
+    now: Option<NaiveDateTime>,
+}
+
+impl QueryId for SqliteLookup<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for SqliteLookup<'_> {
+    type SqlType = Text;
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteLookup<'_> {}
+
+impl QueryFragment<Sqlite> for SqliteLookup<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("SELECT email_key FROM ");
+        out.push_identifier(self.table)?;
+        out.push_sql(" WHERE account_id = ");
+        out.push_bind_param::<Text, _>(&self.account_id)?;
+        out.push_sql(" AND email_key IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.keys)?;
+        out.push_sql("))");
+        if let Some(now) = &self.now {
+            out.push_sql(
+                " AND status IN ('queued', 'sent', 'delivered') \
+                 AND (expires_at IS NULL OR expires_at > ",
+            );
+            out.push_bind_param::<Timestamp, _>(now)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+fn add(set: &mut KeySet, keys: Vec<String>) {
+    set.extend(keys.iter().map(|key| key_hash(key)));
+}
