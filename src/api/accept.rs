@@ -77,19 +77,18 @@ pub async fn preview_invitation(
                 }
                 Err(_) => FormAction::None,
             };
+            let locale = invitation_locale(&result, |o| o);
             let page = result.map(|opened| Page::Invitation {
                 expires_at: opened.expires_at.map(|at| {
                     at.and_utc()
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 }),
-                expires_at_text: opened
-                    .expires_at
-                    .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                expires_at_text: None,
                 account_name: opened.account_name,
                 email: opened.email,
                 message: opened.custom_message,
             });
-            html(&req, &state, page, form)
+            html(&req, &state, page, form, locale)
         }
     }
 }
@@ -150,12 +149,13 @@ pub async fn accept_invitation(
                 response
             }
             result => {
+                let locale = invitation_locale(&result, |(o, _)| o);
                 let page = result.map(|(opened, _)| Page::Accepted {
                     account_name: opened.account_name,
                     email: opened.email,
                     continue_url: None,
                 });
-                html(&req, &state, page, FormAction::None)
+                html(&req, &state, page, FormAction::None, locale)
             }
         },
     }
@@ -212,24 +212,53 @@ fn json(result: Result<HttpResponse, Failure>) -> HttpResponse {
     response
 }
 
-/// The page answer: the page, or the refusal page with the JSON's status.
+/// The language of the invitation a result is about (its import's
+/// `locale`), refused or not.
+fn invitation_locale<T>(
+    result: &Result<T, Failure>,
+    opened: impl Fn(&T) -> &Opened,
+) -> Option<String> {
+    match result {
+        Ok(value) => opened(value).locale.clone(),
+        Err(Failure::Gone(_, gone)) => gone.locale.clone(),
+        Err(_) => None,
+    }
+}
+
+/// The page answer: the page, or the refusal page with the JSON's status,
+/// in the invitation's language if the page has it, else the browser's.
 fn html(
     req: &HttpRequest,
     state: &AppState,
     page: Result<Page, Failure>,
     form: FormAction,
+    locale: Option<String>,
 ) -> HttpResponse {
-    let (status, page) = match page {
+    let (status, mut page) = match page {
         Ok(page) => (StatusCode::OK, page),
         Err(failure) => refusal(failure),
     };
-    let preferences = req
-        .headers()
-        .get(http_header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(locale::preferences)
-        .unwrap_or_default();
+    let preferences: Vec<String> = locale
+        .into_iter()
+        .chain(
+            req.headers()
+                .get(http_header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(locale::preferences)
+                .unwrap_or_default(),
+        )
+        .collect();
     let lang = state.pages.language(preferences.iter().map(String::as_str));
+    if let Page::Invitation {
+        expires_at: Some(at),
+        expires_at_text,
+        ..
+    } = &mut page
+    {
+        *expires_at_text = chrono::DateTime::parse_from_rfc3339(at)
+            .ok()
+            .map(|at| crate::i18n::format_date(at.date_naive(), lang));
+    }
     let mut response = match state.pages.render(lang, &page) {
         Ok(body) => HttpResponse::build(status)
             .content_type(ContentType::html())

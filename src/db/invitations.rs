@@ -88,6 +88,8 @@ pub struct Opened {
     pub account_name: String,
     pub redirect_url: Option<String>,
     pub custom_message: Option<String>,
+    /// The import's language (BCP 47), which the accept page follows.
+    pub locale: Option<String>,
 }
 
 /// The invitation whose token hashes to `token_hash`, if any.
@@ -106,6 +108,7 @@ pub fn open(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<Ope
             accounts::name,
             imports::redirect_url,
             imports::custom_message,
+            imports::locale,
         ))
         .first(conn)
         .optional()

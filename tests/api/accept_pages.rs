@@ -21,6 +21,7 @@ both_backends!(
     links_in_emails_already_sent_keep_working_on_the_old_path,
     emails_link_to_the_frontend_when_an_accept_url_template_is_set,
     the_token_never_reaches_the_log,
+    the_page_speaks_the_invitations_language_else_the_browsers,
 );
 
 /// What a browser's navigation sends.
@@ -379,4 +380,58 @@ async fn the_token_never_reaches_the_log(backend: Backend) {
     assert!(logged.contains("invitation accepted"), "{logged}");
     assert!(logged.contains("/accept/{token}"), "{logged}");
     assert!(!logged.contains(&token), "the token was logged:\n{logged}");
+}
+
+async fn the_page_speaks_the_invitations_language_else_the_browsers(backend: Backend) {
+    let (app, server) = inviting(backend, vec![], |_| {}).await;
+    invite(&app, "anna@x.io", &[("locale", "de-AT")]).await;
+    invite(&app, "bob@x.io", &[]).await;
+    let links = links(&server).await;
+    let page = |email: &str, language: &'static str| {
+        let path = format!("/accept/{}", token_of(&links[email]));
+        let client = app.client.clone();
+        let url = app.url(&path);
+        async move {
+            let response = client
+                .get(url)
+                .header("Accept", BROWSER_ACCEPT)
+                .header("Accept-Language", language)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+
+    // The import's language wins over the browser's.
+    let german = page("anna@x.io", "en-GB,en;q=0.9").await;
+    assert!(german.contains("<html lang=\"de\">"), "{german}");
+    assert!(german.contains("Einladung annehmen"), "{german}");
+    assert!(
+        [
+            "Januar",
+            "Februar",
+            "März",
+            "April",
+            "Mai",
+            "Juni",
+            "Juli",
+            "August",
+            "September",
+            "Oktober",
+            "November",
+            "Dezember"
+        ]
+        .iter()
+        .any(|m| german.contains(m)),
+        "the expiry in German: {german}"
+    );
+
+    // Without one, the browser's; English when it asks for none we have.
+    let from_browser = page("bob@x.io", "de-CH,de;q=0.9,en;q=0.5").await;
+    assert!(from_browser.contains("<html lang=\"de\">"));
+    let english = page("bob@x.io", "ja").await;
+    assert!(english.contains("<html lang=\"en\">"));
+    assert!(english.contains("Accept invitation"));
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 const STYLE: &str = include_str!("templates/style.css");
-const BUILT_IN: [(&str, &str); 4] = [
+const BUILT_IN: [(&str, &str); 8] = [
     ("en/layout.html", include_str!("templates/en/layout.html")),
     (
         "en/invitation.html",
@@ -29,6 +29,16 @@ const BUILT_IN: [(&str, &str); 4] = [
         include_str!("templates/en/accepted.html"),
     ),
     ("en/refused.html", include_str!("templates/en/refused.html")),
+    ("de/layout.html", include_str!("templates/de/layout.html")),
+    (
+        "de/invitation.html",
+        include_str!("templates/de/invitation.html"),
+    ),
+    (
+        "de/accepted.html",
+        include_str!("templates/de/accepted.html"),
+    ),
+    ("de/refused.html", include_str!("templates/de/refused.html")),
 ];
 /// The pages every language renders (`layout.html` is what they extend).
 const PAGES: [&str; 3] = ["invitation.html", "accepted.html", "refused.html"];
@@ -46,7 +56,8 @@ pub enum Page {
         message: Option<String>,
         /// RFC 3339, for `<time datetime>`.
         expires_at: Option<String>,
-        /// As the email states it (`2026-12-03 02:18 UTC`).
+        /// The day, written for the page's language (`3 December 2026`,
+        /// `3. Dezember 2026`); filled in when the language is known.
         expires_at_text: Option<String>,
     },
     /// The person joined.

@@ -78,7 +78,8 @@ fn a_language_is_picked_along_its_tag_and_falls_back_to_english() {
     let pages = Pages::load(Some(dir.path())).unwrap();
     assert_eq!(pages.language(["pt-br"]), "pt-BR");
     assert_eq!(pages.language(["pt-br-x-rio"]), "pt-BR");
-    assert_eq!(pages.language(["de", "pt-br"]), "pt-BR");
+    assert_eq!(pages.language(["it", "pt-br"]), "pt-BR");
+    assert_eq!(pages.language(["de-AT", "pt-br"]), "de");
     assert_eq!(pages.language(["pt"]), "en");
     assert_eq!(pages.language(["fr-ca", "fr"]), "en");
     assert_eq!(pages.language([]), "en");
