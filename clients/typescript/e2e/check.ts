@@ -26,8 +26,18 @@ export function env(name: string): string {
   return value;
 }
 
-/** Prints the tally and exits non-zero when anything failed. */
-export function finish(driver: string): void {
+/**
+ * Runs a driver's steps, then prints the tally; the exit status is non-zero
+ * when a check failed or a step threw (an error the API answered included).
+ */
+export async function run(driver: string, steps: () => Promise<void>): Promise<void> {
+  try {
+    await steps();
+  } catch (error) {
+    failures += 1;
+    console.error(`FAIL  ${driver} stopped: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Error && error.stack !== undefined) console.error(error.stack.split("\n").slice(1, 4).join("\n"));
+  }
   console.log(`${driver}: ${passes} checks passed, ${failures} failed`);
   process.exitCode = failures === 0 && passes > 0 ? 0 : 1;
 }
@@ -50,8 +60,3 @@ export function teamFile(driver: string) {
   ].join("\n");
   return { run, text, entries: 7, invited: 5, invalidRaw, positions: [1, 2, 3, 4, 5, 6, 7] };
 }
-
-process.on("unhandledRejection", (reason) => {
-  console.error("FAIL  unexpected error:", reason);
-  process.exit(1);
-});
