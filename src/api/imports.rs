@@ -161,7 +161,7 @@ fn one_place(
             description = "Retrying with the same key returns the first import instead of making a second one: 1 to 255 visible ASCII characters."),
     ),
     request_body(
-        description = "The file: a multipart part named `file` (with the options as form fields), or the raw text (with the options as query parameters).",
+        description = "The file: a multipart part named `file`, or the raw text. The options are query parameters either way.",
         content(
             (UploadForm = "multipart/form-data"),
             (UploadText = "text/plain"),
@@ -395,10 +395,6 @@ pub async fn find(
     .ok_or_else(|| ApiError::not_found("import"))
 }
 
-/// What an upload must hold to be read as a file of addresses: no NUL
-/// byte, and at least one character that is not a separator.
-pub const FILE_PATTERN: &str = r"^[^\x00]*[!-+\--:<-~][^\x00]*$";
-
 /// A multipart upload (for the OpenAPI document): the file. The options
 /// are query parameters; a multipart form may carry them as fields too (as
 /// `curl -F message=...` sends them), and a value sent both ways with a
@@ -408,9 +404,10 @@ pub const FILE_PATTERN: &str = r"^[^\x00]*[!-+\--:<-~][^\x00]*$";
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The file of addresses: UTF-8 text (or UTF-16 with a BOM), at most
-    /// `MAX_UPLOAD_BYTES`.
-    #[schema(value_type = String, content_media_type = "text/plain", pattern = r"^[^\x00]*[!-+\--:<-~][^\x00]*$")]
+    /// The file of addresses, a file part of media type `text/plain`: UTF-8
+    /// text (or UTF-16 with a BOM) with at least one entry and no NUL byte,
+    /// at most `MAX_UPLOAD_BYTES`.
+    #[schema(value_type = String, format = Binary, content_media_type = "text/plain")]
     file: Vec<u8>,
 }
 

@@ -111,7 +111,7 @@ await run("generated", async () => {
   // The CSV export.
   const csv = await imports.getImportReportCsv({ id: created.id });
   const rows = csv.trimEnd().split("\n");
-  check("the CSV starts with its header", rows[0], "position,line,raw,email,status,reason");
+  check("the CSV starts with its header", rows[0], "position,line,raw,email,status,reason,detail");
   check("the CSV has one row per entry", rows.length - 1, team.entries);
 
   // The history, one import a page, until this import shows up.

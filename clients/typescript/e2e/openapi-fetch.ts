@@ -97,7 +97,7 @@ await run("openapi-fetch", async () => {
   // The CSV export.
   const csv = await reportCsv(client, created.id);
   const rows = csv.trimEnd().split("\n");
-  check("the CSV starts with its header", rows[0], "position,line,raw,email,status,reason");
+  check("the CSV starts with its header", rows[0], "position,line,raw,email,status,reason,detail");
   check("the CSV has one row per entry", rows.length - 1, team.entries);
 
   // The history, one import a page, until this import shows up.

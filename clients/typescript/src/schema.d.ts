@@ -2,6 +2,52 @@
 // Do not edit: run `npm run generate` in clients/typescript.
 
 export interface paths {
+    "/accept/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What an invitation link is for: who invited whom to which account, until
+         *     when. A browser gets the accept page, with its "Accept invitation" button.
+         */
+        get: operations["get_invitation_by_token"];
+        put?: never;
+        /**
+         * Accept an invitation: the address becomes a user of the account. A token
+         *     works once. A browser's form post gets the confirmation page, or a 303 to
+         *     the import's `redirect_url` when it has one.
+         */
+        post: operations["accept_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account of the API key: its name and reply-to address. */
+        get: operations["get_account"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename the account or set where replies go; every invitation email not
+         *     yet tried shows the change (a retry keeps what its first try said).
+         */
+        patch: operations["update_account"];
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -10,7 +56,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: the process is up and serving. */
-        get: operations["healthz"];
+        get: operations["get_health"];
         put?: never;
         post?: never;
         delete?: never;
@@ -34,10 +80,35 @@ export interface paths {
          * @description The file is UTF-8 text (a BOM is stripped; UTF-16 with a BOM is
          *     transcoded). Entries are separated by newlines, commas, semicolons and
          *     whitespace; `Ann Lee <ann@x.io>` is one entry. Each entry is classified
-         *     `invalid`, `duplicate`, `existing_user`, `already_invited` or `queued`,
-         *     and the import, its report and its invitations are written at once.
+         *     `invalid`, `duplicate`, `existing_user`, `suppressed`, `already_invited`
+         *     or `queued`, and the import, its report and its invitations are written
+         *     at once. `POST /imports/preview` shows the same classification without
+         *     writing anything.
          */
         post: operations["create_import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What an import of this file would do, writing nothing.
+         * @description The same classification as `POST /imports` (with the same body and
+         *     options, which are checked too), against the account as it is now. The
+         *     counts cover the whole file; `entries` lists up to 1,000 of the entries
+         *     that would not be invited, with why.
+         */
+        post: operations["preview_import"];
         delete?: never;
         options?: never;
         head?: never;
@@ -93,13 +164,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** A page of an import's report: one row per entry of the file, in file order. */
+        get: operations["get_import_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports/{id}/report.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
         /**
-         * An import's report: one row per entry of the file, in file order.
-         * @description With `Accept: text/csv` or `format=csv` the whole (filtered) report is
-         *     streamed as CSV with the header `position,line,raw,email,status,reason`;
+         * The whole report (or the entries with the given statuses) as a CSV file.
+         * @description Streamed with the header `position,line,raw,email,status,reason,detail`;
          *     cells a spreadsheet would run as a formula are prefixed with `'`.
          */
-        get: operations["get_report"];
+        get: operations["get_import_report_csv"];
         put?: never;
         post?: never;
         delete?: never;
@@ -141,24 +228,6 @@ export interface paths {
         get: operations["list_invitations"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/invitations/accept/{token}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** What an invitation link is for: who invited whom to which account, until when. */
-        get: operations["preview_invitation"];
-        put?: never;
-        /** Accept an invitation: the address becomes a user of the account. A token works once. */
-        post: operations["accept_invitation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -218,7 +287,7 @@ export interface paths {
          * Prometheus metrics: imports by status, entries by status (all accounts),
          *     invitations due now, and whether this process's dispatcher is paused.
          */
-        get: operations["prometheus"];
+        get: operations["get_metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -241,7 +310,7 @@ export interface paths {
          *     dispatcher does not make the API unready: uploads still work and
          *     queue).
          */
-        get: operations["readyz"];
+        get: operations["get_readiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -281,7 +350,7 @@ export interface paths {
          * Lift the suppression of an address (compared case-insensitively), so
          *     later imports and re-sends invite it again.
          */
-        delete: operations["lift_suppression"];
+        delete: operations["delete_suppression"];
         options?: never;
         head?: never;
         patch?: never;
@@ -329,7 +398,7 @@ export interface paths {
          *     suppresses the address. Soft bounces, opens and clicks are acknowledged
          *     and ignored (the README lists every event and what it does).
          */
-        post: operations["postmark_events"];
+        post: operations["receive_postmark_events"];
         delete?: never;
         options?: never;
         head?: never;
@@ -356,7 +425,7 @@ export interface paths {
          *     other events are acknowledged and ignored (the README lists every event
          *     and what it does).
          */
-        post: operations["resend_events"];
+        post: operations["receive_resend_events"];
         delete?: never;
         options?: never;
         head?: never;
@@ -383,7 +452,7 @@ export interface paths {
          *     `unsubscribe` suppresses the address; others are acknowledged (the
          *     README lists every event and what it does).
          */
-        post: operations["sendgrid_events"];
+        post: operations["receive_sendgrid_events"];
         delete?: never;
         options?: never;
         head?: never;
@@ -409,6 +478,38 @@ export interface components {
             status: string;
             /** @description The user the address now is. */
             user_id: string;
+        };
+        /** @description What to change; a field left out stays as it is. */
+        AccountUpdate: {
+            /**
+             * @description The new display name: at most 100 characters, no control characters
+             *     (surrounding spaces are trimmed).
+             * @example Acme
+             */
+            name?: string | null;
+            /**
+             * Format: email
+             * @description The reply-to address of invitation emails; `null` removes it.
+             * @example team@acme.example
+             */
+            reply_to?: string | null;
+        };
+        /** @description The account an API key belongs to. */
+        AccountView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @example 0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b */
+            id: string;
+            /**
+             * @description The name invitation emails show ("Ann Lee invited you to join <name>").
+             * @example Acme
+             */
+            name: string;
+            /**
+             * @description Where replies to the invitation emails go (null: to the sender, `EMAIL_FROM`).
+             * @example team@acme.example
+             */
+            reply_to?: string | null;
         };
         /** @description Addresses to add as users. */
         AddUsers: {
@@ -489,16 +590,9 @@ export interface components {
         };
         /** @description The dispatcher's state as `/readyz` shows it. */
         DispatchState: {
-            /**
-             * @description What kind of pause: `rate_limit`, `quota` or `configuration`.
-             * @example quota
-             */
-            cause?: string | null;
-            /**
-             * @description The configured provider.
-             * @example postmark
-             */
-            provider: string;
+            cause?: components["schemas"]["PauseCauseName"] | null;
+            /** @description The configured provider. */
+            provider: components["schemas"]["ProviderName"];
             /** @description Why dispatch is paused or stopped. */
             reason?: string | null;
             /**
@@ -506,9 +600,8 @@ export interface components {
              *     credentials, sender or quota (nothing is lost: invitations stay
              *     queued and no attempt is counted); `stopped` when the dispatcher
              *     ended and sends nothing more until the process restarts.
-             * @example running
              */
-            state: string;
+            state: components["schemas"]["RunState"];
         };
         /** @description What an import would do (`dry_run=true`): nothing was written. */
         DryRunView: {
@@ -536,6 +629,12 @@ export interface components {
         /** @description One entry of a file, as the report shows it. */
         EntryView: {
             /**
+             * @description What a person should know, in words: what to fix in an `invalid`
+             *     entry, or the provider's words for a `failed` or `bounced` one.
+             * @example null
+             */
+            detail?: string | null;
+            /**
              * @description The normalised address (null when invalid).
              * @example ann@x.io
              */
@@ -557,22 +656,20 @@ export interface components {
              * @example Ann <ann@x.io>
              */
             raw: string;
-            /**
-             * @description Why the entry is invalid or failed (a stable code), else null.
-             * @example null
-             */
-            reason?: string | null;
+            reason?: components["schemas"]["InvalidReasonCode"] | null;
             status: components["schemas"]["EntryStatus"];
         };
         /** @description A health answer. */
         Health: {
             dispatch?: components["schemas"]["DispatchState"] | null;
-            /**
-             * @description `ok` or `ready`.
-             * @example ok
-             */
-            status: string;
+            /** @description `ok` (alive) or `ready` (and the database answers). */
+            status: components["schemas"]["HealthStatus"];
         };
+        /**
+         * @description The values of [`Health::status`], for the schema.
+         * @enum {string}
+         */
+        HealthStatus: "ok" | "ready";
         /** @description What a bulk action on an import did. */
         ImportAction: {
             /**
@@ -647,6 +744,11 @@ export interface components {
             /** @description `dispatching` while invitations are queued, then `completed`. */
             status: components["schemas"]["ImportStatus"];
         };
+        /**
+         * @description Why an entry is not a deliverable address (see the README's table).
+         * @enum {string}
+         */
+        InvalidReasonCode: "empty" | "unbalanced" | "quoted_local_part" | "comment" | "missing_at" | "whitespace" | "domain_literal" | "multiple_at" | "missing_local_part" | "non_ascii_local_part" | "local_part_too_long" | "bad_local_part" | "missing_domain" | "bad_domain" | "empty_domain_label" | "domain_label_too_long" | "domain_label_hyphen" | "single_label_domain" | "numeric_tld" | "too_long";
         /** @description What an invitation link is for (shown before accepting). */
         InvitationPreview: {
             /**
@@ -719,20 +821,27 @@ export interface components {
              * @description Days the invitations stay valid once sent (null: the server's default).
              */
             expires_in_days?: number | null;
+            /**
+             * @description Who invited them, as the emails say.
+             * @example Ann Lee
+             */
+            invited_by?: string | null;
+            /**
+             * @description The language tag the emails were asked in (null: English).
+             * @example de
+             */
+            locale?: string | null;
             /** @description The message shown in the invitation email. */
             message?: string | null;
             /** @description Where people are sent after accepting. */
             redirect_url?: string | null;
         };
         /**
-         * @description A problem document (RFC 9457).
-         * @example {
-         *       "detail": "The cursor is not one this API returned; start again without it.",
-         *       "status": 400,
-         *       "title": "Invalid cursor",
-         *       "type": "/problems/invalid-cursor"
-         *     }
+         * @description Why dispatch is paused.
+         * @enum {string}
          */
+        PauseCauseName: "rate_limit" | "quota" | "configuration";
+        /** @description A problem document (RFC 9457). */
         Problem: {
             /** @description What went wrong this time, and what to do about it. */
             detail: string;
@@ -743,15 +852,27 @@ export interface components {
             status: number;
             /** @description A short summary of the kind of problem. */
             title: string;
-            /** @description A stable URI reference naming the kind of problem. */
-            type: string;
+            /**
+             * @description A stable URI reference naming the kind of problem: `/problems/<slug>`,
+             *     one of the types listed in the README.
+             */
+            type: components["schemas"]["ProblemTypeUri"];
         };
+        /**
+         * @example /problems/invalid-cursor
+         * @enum {string}
+         */
+        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
+        /**
+         * @description The email providers a dispatcher can send through.
+         * @enum {string}
+         */
+        ProviderName: "log" | "postmark" | "resend" | "sendgrid" | "mailpit";
         /** @description An address that was not accepted, and why. */
         RejectedEmail: {
             /** @example bob@ */
             email: string;
-            /** @example missing_domain */
-            reason: string;
+            reason: components["schemas"]["InvalidReasonCode"];
         };
         /** @description One page of an import's report, in file order. */
         ReportPage: {
@@ -760,6 +881,11 @@ export interface components {
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description The closed sets of [`DispatchState`]'s fields, for the schema.
+         * @enum {string}
+         */
+        RunState: "running" | "paused" | "stopped";
         /**
          * @description Invitations a re-send left alone, as an import would have: the address
          *     is suppressed, belongs to a user, or has another open invitation.
@@ -797,26 +923,28 @@ export interface components {
             next_cursor?: string | null;
             suppressions: components["schemas"]["SuppressionView"][];
         };
-        /** @description A multipart upload (for the OpenAPI document). */
+        /**
+         * @description A multipart upload (for the OpenAPI document): the file. The options
+         *     are query parameters; a multipart form may carry them as fields too (as
+         *     `curl -F message=...` sends them), and a value sent both ways with a
+         *     different value is refused (`conflicting-option`); any other field is
+         *     refused (`invalid-field`).
+         */
         UploadForm: {
             /**
-             * Format: int32
-             * @description Days the invitations stay valid once sent, 1 to 30.
-             */
-            expires_in_days?: number | null;
-            /**
              * Format: binary
-             * @description The file of addresses.
+             * @description The file of addresses, a file part of media type `text/plain`: UTF-8
+             *     text (or UTF-16 with a BOM) with at least one entry and no NUL byte,
+             *     at most `MAX_UPLOAD_BYTES`.
              */
             file: Blob;
-            /**
-             * @description A message shown in the invitation email (no control characters but
-             *     tabs and line breaks).
-             */
-            message?: string | null;
-            /** @description Where to send people after they accept (an allowed origin). */
-            redirect_url?: string | null;
         };
+        /**
+         * @description A raw upload: the file's text as the whole body.
+         * @example ann@x.io
+         *     Bob <bob@y.io>, carol@z.io
+         */
+        UploadText: string;
         /** @description A user (member) of the account. */
         UserView: {
             /** Format: date-time */
@@ -861,7 +989,170 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    healthz: {
+    get_invitation_by_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token from the invitation email */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation: JSON, or the accept page for `Accept: text/html` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationPreview"];
+                    "text/html": string;
+                };
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No invitation has this token (`invitation-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No invitation has this token.",
+                     *       "status": 404,
+                     *       "title": "Invitation not found",
+                     *       "type": "/problems/invitation-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/html": string;
+                };
+            };
+            /** @description The invitation expired, was revoked or was already used (`invitation-used`, `invitation-expired`, `invitation-revoked`, `invitation-unavailable`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The invitation expired, was revoked or was already used.",
+                     *       "status": 410,
+                     *       "title": "Invitation already used",
+                     *       "type": "/problems/invitation-used"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    accept_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token from the invitation email */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: JSON, or the confirmation page for `Accept: text/html` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedInvitation"];
+                    "text/html": string;
+                };
+            };
+            /** @description Accepted by a browser (`Accept: text/html`) whose import has a `redirect_url`: `Location` names it */
+            303: {
+                headers: {
+                    /** @description The import's redirect_url */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No invitation has this token (`invitation-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No invitation has this token.",
+                     *       "status": 404,
+                     *       "title": "Invitation not found",
+                     *       "type": "/problems/invitation-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/html": string;
+                };
+            };
+            /** @description The invitation expired, was revoked or was already used (`invitation-used`, `invitation-expired`, `invitation-revoked`, `invitation-unavailable`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The invitation expired, was revoked or was already used.",
+                     *       "status": 410,
+                     *       "title": "Invitation already used",
+                     *       "type": "/problems/invitation-used"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    get_account: {
         parameters: {
             query?: never;
             header?: never;
@@ -870,6 +1161,195 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The account */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountView"];
+                };
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountUpdate"];
+            };
+        };
+        responses: {
+            /** @description The account as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountView"];
+                };
+            };
+            /** @description Not a JSON object of `name` and `reply_to`, a name that is empty, too long or holds a control character, or a reply-to that is not a deliverable address (`invalid-account-name`, `invalid-reply-to`, `invalid-json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not a JSON object of `name` and `reply_to`, a name that is empty, too long or holds a control character, or a reply-to that is not a deliverable address.",
+                     *       "status": 400,
+                     *       "title": "Invalid account name",
+                     *       "type": "/problems/invalid-account-name"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB (`body-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than 16 KiB.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A Content-Type other than application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A Content-Type other than application/json.",
+                     *       "status": 415,
+                     *       "title": "Unsupported media type",
+                     *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is up */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -878,14 +1358,31 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_imports: {
         parameters: {
             query?: {
-                /** @description Page size, 1 to 1000 (default 100). */
+                /** @description Page size. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (the id of the last row it held). */
                 cursor?: string;
             };
             header?: never;
@@ -894,6 +1391,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of the history, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -902,21 +1400,58 @@ export interface operations {
                     "application/json": components["schemas"]["ImportHistory"];
                 };
             };
-            /** @description A bad cursor or limit */
+            /** @description A bad cursor or limit (`invalid-cursor`, `invalid-limit`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad cursor or limit.",
+                     *       "status": 400,
+                     *       "title": "Invalid cursor",
+                     *       "type": "/problems/invalid-cursor"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -925,51 +1460,45 @@ export interface operations {
     create_import: {
         parameters: {
             query?: {
-                /** @description Classify the file and answer with what would happen, writing nothing. */
-                dry_run?: boolean;
-                /**
-                 * @description The file's name for a raw `text/plain` upload (multipart uploads
-                 *     send their own), at most 255 characters.
-                 */
+                /** @description The file's name, at most 255 characters (a multipart part carries its own). */
                 filename?: string;
-                /** @description A message shown in the invitation email (multipart uploads may send it as a form field). */
+                /** @description A message shown in the invitation email, at most 2,000 characters . */
                 message?: string;
-                /** @description Days the invitations stay valid once sent, 1 to 30 (default: the server's setting). */
+                /** @description Days the invitations stay valid once sent, 1 to 30 (default: the server's `INVITATION_EXPIRY_DAYS`). */
                 expires_in_days?: number;
-                /** @description Where to send people after they accept; its origin must be allowed by the server. */
+                /** @description Where to send people after they accept: a URL on one of the origins the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a server's own `/openapi.json` spells them out). */
                 redirect_url?: string;
+                /**
+                 * @description Who invites them: a person's name shown in the email's subject and
+                 *     first line ("Ann Lee invited you to join Acme"), at most 100 characters.
+                 */
+                invited_by?: string;
+                /**
+                 * @description The language of the emails, a BCP 47 tag (`de`, `fr-CA`); templates
+                 *     fall back along the tag to English.
+                 */
+                locale?: string;
             };
             header?: {
-                /** @description Retrying with the same key returns the first import instead of making a second one. */
+                /** @description Retrying with the same key returns the first import instead of making a second one: 1 to 255 visible ASCII characters. */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
             cookie?: never;
         };
-        /** @description The file: a multipart part named `file`, or the raw text. */
+        /** @description The file: a multipart part named `file`, or the raw text. The options are query parameters either way. */
         requestBody: {
             content: {
                 "multipart/form-data": components["schemas"]["UploadForm"];
-                /**
-                 * @example ann@x.io
-                 *     Bob <bob@y.io>, carol@z.io
-                 */
-                "text/plain": string;
+                "text/plain": components["schemas"]["UploadText"];
             };
         };
         responses: {
-            /** @description Dry run: what the import would do */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DryRunView"];
-                };
-            };
             /** @description Imported; `Location` names the import */
             201: {
                 headers: {
+                    /** @description `true` when this answer replays the import first made with the same `Idempotency-Key` */
+                    "Idempotent-Replayed"?: boolean;
                     /** @description The import's URL */
                     Location?: string;
                     [name: string]: unknown;
@@ -978,48 +1507,277 @@ export interface operations {
                     "application/json": components["schemas"]["ImportView"];
                 };
             };
-            /** @description No file part, an empty file or a bad parameter */
+            /** @description No file part, an empty file, a bad option or header (`missing-file`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No file part, an empty file, a bad option or header.",
+                     *       "status": 400,
+                     *       "title": "No file part",
+                     *       "type": "/problems/missing-file"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An Idempotency-Key already used for another file (`idempotency-key-reused`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "An Idempotency-Key already used for another file.",
+                     *       "status": 409,
+                     *       "title": "Idempotency-Key reused",
+                     *       "type": "/problems/idempotency-key-reused"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The file is larger than MAX_UPLOAD_BYTES */
+            /** @description The file is larger than MAX_UPLOAD_BYTES (`file-too-large`) */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The file is larger than MAX_UPLOAD_BYTES.",
+                     *       "status": 413,
+                     *       "title": "File too large",
+                     *       "type": "/problems/file-too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Binary content or an unsupported Content-Type */
+            /** @description Binary content or an unsupported Content-Type (`binary-content`) */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Binary content or an unsupported Content-Type.",
+                     *       "status": 415,
+                     *       "title": "Binary content",
+                     *       "type": "/problems/binary-content"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Text that is not valid UTF-8, or an Idempotency-Key reused for another file */
+            /** @description Text that is not UTF-8 (`invalid-encoding`) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Text that is not UTF-8.",
+                     *       "status": 422,
+                     *       "title": "Not UTF-8 text",
+                     *       "type": "/problems/invalid-encoding"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    preview_import: {
+        parameters: {
+            query?: {
+                /** @description The file's name, at most 255 characters (a multipart part carries its own). */
+                filename?: string;
+                /** @description A message shown in the invitation email, at most 2,000 characters . */
+                message?: string;
+                /** @description Days the invitations stay valid once sent, 1 to 30 (default: the server's `INVITATION_EXPIRY_DAYS`). */
+                expires_in_days?: number;
+                /** @description Where to send people after they accept: a URL on one of the origins the server allows (`ALLOWED_REDIRECT_ORIGINS`; the pattern of a server's own `/openapi.json` spells them out). */
+                redirect_url?: string;
+                /**
+                 * @description Who invites them: a person's name shown in the email's subject and
+                 *     first line ("Ann Lee invited you to join Acme"), at most 100 characters.
+                 */
+                invited_by?: string;
+                /**
+                 * @description The language of the emails, a BCP 47 tag (`de`, `fr-CA`); templates
+                 *     fall back along the tag to English.
+                 */
+                locale?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The file, as for `POST /imports`. */
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadForm"];
+                "text/plain": components["schemas"]["UploadText"];
+            };
+        };
+        responses: {
+            /** @description What the import would do */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DryRunView"];
+                };
+            };
+            /** @description No file part, an empty file or a bad option (`no-entries`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No file part, an empty file or a bad option.",
+                     *       "status": 400,
+                     *       "title": "No entries",
+                     *       "type": "/problems/no-entries"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The file is larger than MAX_UPLOAD_BYTES (`file-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The file is larger than MAX_UPLOAD_BYTES.",
+                     *       "status": 413,
+                     *       "title": "File too large",
+                     *       "type": "/problems/file-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unsupported Content-Type, or binary content (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "An unsupported Content-Type, or binary content.",
+                     *       "status": 415,
+                     *       "title": "Unsupported media type",
+                     *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text that is not UTF-8 (`invalid-encoding`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Text that is not UTF-8.",
+                     *       "status": 422,
+                     *       "title": "Not UTF-8 text",
+                     *       "type": "/problems/invalid-encoding"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1037,6 +1795,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The import */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1045,30 +1804,75 @@ export interface operations {
                     "application/json": components["schemas"]["ImportView"];
                 };
             };
-            /** @description A parameter holds a control character, or cannot be used as it is */
+            /** @description The path or query holds a control character (`invalid-characters`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such import in this account */
+            /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1086,6 +1890,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description What the cancel did */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1094,49 +1899,89 @@ export interface operations {
                     "application/json": components["schemas"]["ImportAction"];
                 };
             };
-            /** @description A parameter holds a control character, or cannot be used as it is */
+            /** @description The path or query holds a control character (`invalid-characters`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such import in this account */
+            /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    get_report: {
+    get_import_report: {
         parameters: {
             query?: {
                 /** @description Only entries with one of these statuses (repeat the parameter, or separate with commas). */
                 status?: components["schemas"]["EntryStatus"][];
-                /** @description Page size, 1 to 1000 (default 100); ignored for CSV. */
+                /** @description Page size. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (the position of the last entry it held; empty: the first page). */
                 cursor?: string;
-                /**
-                 * @description `csv` streams the whole report as CSV (like `Accept: text/csv`).
-                 * @example csv
-                 */
-                format?: string;
             };
             header?: never;
             path: {
@@ -1154,37 +1999,181 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReportPage"];
-                    /**
-                     * @example position,line,raw,email,status,reason
-                     *     1,1,ann@x.io,ann@x.io,queued,
-                     */
-                    "text/csv": string;
                 };
             };
-            /** @description A bad status, cursor, limit or format */
+            /** @description A bad status, cursor or limit (`invalid-cursor`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad status, cursor or limit.",
+                     *       "status": 400,
+                     *       "title": "Invalid cursor",
+                     *       "type": "/problems/invalid-cursor"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such import in this account */
+            /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_import_report_csv: {
+        parameters: {
+            query?: {
+                /** @description Only entries with one of these statuses (repeat the parameter, or separate with commas). */
+                status?: components["schemas"]["EntryStatus"][];
+            };
+            header?: never;
+            path: {
+                /** @description The import's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report as CSV */
+            200: {
+                headers: {
+                    /** @description `attachment; filename="report-<id>.csv"`: browsers save it as a file */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example position,line,raw,email,status,reason,detail
+                     *     1,1,ann@x.io,ann@x.io,queued,,
+                     */
+                    "text/csv": string;
+                };
+            };
+            /** @description A bad status (`invalid-status`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad status.",
+                     *       "status": 400,
+                     *       "title": "Invalid status",
+                     *       "type": "/problems/invalid-status"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such import in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1202,6 +2191,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description What the resend did */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1210,30 +2200,75 @@ export interface operations {
                     "application/json": components["schemas"]["ImportAction"];
                 };
             };
-            /** @description A parameter holds a control character, or cannot be used as it is */
+            /** @description The path or query holds a control character (`invalid-characters`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such import in this account */
+            /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1248,9 +2283,9 @@ export interface operations {
                 email?: string;
                 /** @description Only invitations of this import. */
                 import_id?: string;
-                /** @description Page size, 1 to 1000 (default 100). */
+                /** @description Page size. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (the id of the last row it held; empty: the first page). */
                 cursor?: string;
             };
             header?: never;
@@ -1259,6 +2294,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of invitations */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1267,119 +2303,58 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationsPage"];
                 };
             };
-            /** @description A bad status, email, cursor or limit */
+            /** @description A bad status, email, cursor or limit (`invalid-status`, `invalid-email`, `invalid-cursor`, `invalid-limit`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad status, email, cursor or limit.",
+                     *       "status": 400,
+                     *       "title": "Invalid status",
+                     *       "type": "/problems/invalid-status"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-        };
-    };
-    preview_invitation: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The token from the invitation email */
-                token: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["InvitationPreview"];
-                };
-            };
-            /** @description A parameter holds a control character, or cannot be used as it is */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No invitation has this token */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The invitation expired, was revoked or was already used */
-            410: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    accept_invitation: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The token from the invitation email */
-                token: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AcceptedInvitation"];
-                };
-            };
-            /** @description A parameter holds a control character, or cannot be used as it is */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No invitation has this token */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The invitation expired, was revoked or was already used */
-            410: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1406,39 +2381,92 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationView"];
                 };
             };
-            /** @description A parameter holds a control character, or cannot be used as it is */
+            /** @description The path or query holds a control character (`invalid-characters`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such invitation in this account */
+            /** @description No such invitation in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such invitation in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The invitation was already accepted, revoked or ended */
+            /** @description The invitation was already accepted, revoked or ended, or the address is now suppressed, a user or invited again (`invitation-state`, `invitation-suppressed`, `existing-user`, `already-invited`) */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The invitation was already accepted, revoked or ended, or the address is now suppressed, a user or invited again.",
+                     *       "status": 409,
+                     *       "title": "Not possible in this state",
+                     *       "type": "/problems/invitation-state"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1465,30 +2493,56 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationView"];
                 };
             };
-            /** @description A parameter holds a control character, or cannot be used as it is */
+            /** @description The path or query holds a control character (`invalid-characters`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such invitation in this account */
+            /** @description No such invitation in this account (`not-found`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such invitation in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1498,12 +2552,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The invitation is queued, accepted, revoked, bounced or complained; or its address is suppressed.",
+                     *       "status": 409,
+                     *       "title": "Address suppressed",
+                     *       "type": "/problems/invitation-suppressed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    prometheus: {
+    get_metrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -1521,9 +2602,26 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
-    readyz: {
+    get_readiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -1532,6 +2630,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Ready: the database answers */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1540,12 +2639,39 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description The database does not answer, or every connection is busy */
-            503: {
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database does not answer, or every connection is busy (`not-ready`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database does not answer, or every connection is busy.",
+                     *       "status": 503,
+                     *       "title": "Not ready",
+                     *       "type": "/problems/not-ready"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["NotReady"];
                 };
             };
@@ -1554,9 +2680,9 @@ export interface operations {
     list_suppressions: {
         parameters: {
             query?: {
-                /** @description Page size, 1 to 1000 (default 100). */
+                /** @description Page size. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (the address key of the last row it held). */
                 cursor?: string;
             };
             header?: never;
@@ -1565,6 +2691,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of the suppression list */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1573,27 +2700,64 @@ export interface operations {
                     "application/json": components["schemas"]["SuppressionsPage"];
                 };
             };
-            /** @description A bad cursor or limit */
+            /** @description A bad cursor or limit (`invalid-cursor`, `invalid-limit`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad cursor or limit.",
+                     *       "status": 400,
+                     *       "title": "Invalid cursor",
+                     *       "type": "/problems/invalid-cursor"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    lift_suppression: {
+    delete_suppression: {
         parameters: {
             query?: never;
             header?: never;
@@ -1612,30 +2776,75 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not a valid address */
+            /** @description Not a valid address (`invalid-email`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not a valid address.",
+                     *       "status": 400,
+                     *       "title": "Invalid email",
+                     *       "type": "/problems/invalid-email"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The address is not suppressed in this account */
+            /** @description The address is not suppressed in this account (`not-suppressed`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The address is not suppressed in this account.",
+                     *       "status": 404,
+                     *       "title": "Not suppressed",
+                     *       "type": "/problems/not-suppressed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1644,9 +2853,9 @@ export interface operations {
     list_users: {
         parameters: {
             query?: {
-                /** @description Page size, 1 to 1000 (default 100). */
+                /** @description Page size. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (the id of the last row it held). */
                 cursor?: string;
             };
             header?: never;
@@ -1655,6 +2864,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of users */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1663,21 +2873,58 @@ export interface operations {
                     "application/json": components["schemas"]["UsersPage"];
                 };
             };
-            /** @description A bad cursor or limit */
+            /** @description A bad cursor or limit (`invalid-cursor`, `invalid-limit`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A bad cursor or limit.",
+                     *       "status": 400,
+                     *       "title": "Invalid cursor",
+                     *       "type": "/problems/invalid-cursor"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -1696,6 +2943,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description What became of each address */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1704,45 +2952,98 @@ export interface operations {
                     "application/json": components["schemas"]["AddedUsers"];
                 };
             };
-            /** @description Not a JSON object with `emails`, or too many addresses */
+            /** @description Not a JSON object with an `emails` list, or too many addresses (`invalid-json`, `too-many-users`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not a JSON object with an `emails` list, or too many addresses.",
+                     *       "status": 400,
+                     *       "title": "Invalid JSON body",
+                     *       "type": "/problems/invalid-json"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or unknown API key */
+            /** @description Missing or unknown API key (`unauthorized`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than 2 MiB */
+            /** @description The body is larger than 2 MiB (`body-too-large`) */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than 2 MiB.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A Content-Type other than application/json */
+            /** @description A Content-Type other than application/json (`unsupported-media-type`) */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A Content-Type other than application/json.",
+                     *       "status": 415,
+                     *       "title": "Unsupported media type",
+                     *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    postmark_events: {
+    receive_postmark_events: {
         parameters: {
             query?: never;
             header?: never;
@@ -1765,36 +3066,81 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceipt"];
                 };
             };
-            /** @description Not JSON, or not a Postmark webhook record */
+            /** @description Not JSON, or not a Postmark webhook record (`invalid-webhook-body`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not JSON, or not a Postmark webhook record.",
+                     *       "status": 400,
+                     *       "title": "Unreadable webhook body",
+                     *       "type": "/problems/invalid-webhook-body"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or wrong credentials, or the webhook is not configured */
+            /** @description Missing or wrong credentials, or the webhook is not configured (`webhook-unverified`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or wrong credentials, or the webhook is not configured.",
+                     *       "status": 401,
+                     *       "title": "Webhook not verified",
+                     *       "type": "/problems/webhook-unverified"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than WEBHOOK_MAX_BYTES */
+            /** @description The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`) */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than WEBHOOK_MAX_BYTES.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    resend_events: {
+    receive_resend_events: {
         parameters: {
             query?: never;
             header: {
@@ -1824,36 +3170,62 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceipt"];
                 };
             };
-            /** @description Not JSON, or not a Resend event */
+            /** @description Not JSON, or not a Resend event (`invalid-webhook-body`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not JSON, or not a Resend event.",
+                     *       "status": 400,
+                     *       "title": "Unreadable webhook body",
+                     *       "type": "/problems/invalid-webhook-body"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A missing or wrong signature, a stale timestamp, or the webhook is not configured */
+            /** @description A missing or wrong signature, a stale timestamp, or the webhook is not configured (`webhook-unverified`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A missing or wrong signature, a stale timestamp, or the webhook is not configured.",
+                     *       "status": 401,
+                     *       "title": "Webhook not verified",
+                     *       "type": "/problems/webhook-unverified"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than WEBHOOK_MAX_BYTES */
+            /** @description The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`) */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than WEBHOOK_MAX_BYTES.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    sendgrid_events: {
+    receive_sendgrid_events: {
         parameters: {
             query?: never;
             header: {
@@ -1881,30 +3253,56 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceipt"];
                 };
             };
-            /** @description Not JSON, or not an array of events */
+            /** @description Not JSON, or not an array of events (`invalid-webhook-body`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not JSON, or not an array of events.",
+                     *       "status": 400,
+                     *       "title": "Unreadable webhook body",
+                     *       "type": "/problems/invalid-webhook-body"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A missing or wrong signature, a stale timestamp, or the webhook is not configured */
+            /** @description A missing or wrong signature, a stale timestamp, or the webhook is not configured (`webhook-unverified`) */
             401: {
                 headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A missing or wrong signature, a stale timestamp, or the webhook is not configured.",
+                     *       "status": 401,
+                     *       "title": "Webhook not verified",
+                     *       "type": "/problems/webhook-unverified"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than WEBHOOK_MAX_BYTES */
+            /** @description The body is larger than WEBHOOK_MAX_BYTES (`body-too-large`) */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than WEBHOOK_MAX_BYTES.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
