@@ -131,6 +131,9 @@ fn one_place(
     form: Option<&String>,
     query: &Option<String>,
 ) -> Result<Option<String>, ApiError> {
+    // A blank value is an absent one, wherever it was sent.
+    let form = form.filter(|v| !v.trim().is_empty());
+    let query = query.as_ref().filter(|v| !v.trim().is_empty());
     match (form, query) {
         (Some(form), Some(query)) if form != query => Err(ApiError::problem(
             ProblemType::ConflictingOption,
@@ -140,7 +143,7 @@ fn one_place(
             ),
         )),
         (Some(form), _) => Ok(Some(form.clone())),
-        (None, query) => Ok(query.clone()),
+        (None, query) => Ok(query.cloned()),
     }
 }
 
