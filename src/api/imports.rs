@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// The file's name, at most 255 characters (a multipart part carries its own).
+    /// The name to keep for the file, at most 255 characters: for a raw upload, or to rename a multipart part (whose own name is kept without it).
     #[param(max_length = 255, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub filename: Option<String>,
     /// A message shown in the invitation email, at most 2,000 characters .
@@ -118,7 +118,11 @@ async fn receive(
         .as_deref()
         .map(upload::checked_filename)
         .transpose()?;
-    let filename = one_place("filename", file.filename.as_ref(), &query_filename)?;
+    // The name to keep: the `filename` parameter when given (a rename the
+    // caller asked for), else the multipart part's own.
+    let filename = query_filename
+        .filter(|name| !name.trim().is_empty())
+        .or_else(|| file.filename.clone());
     Ok(Received {
         file,
         filename,

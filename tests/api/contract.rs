@@ -150,15 +150,19 @@ async fn upload_options_come_from_one_place_or_must_agree(backend: Backend) {
     let conflict = post("?message=Hello", form("Welcome")).await.unwrap();
     let detail = assert_problem(conflict, 400, "conflicting-option").await;
     assert!(detail.contains("`message`"), "{detail}");
-    let named_twice = post("?filename=other.txt", form("Welcome")).await.unwrap();
-    assert_problem(named_twice, 400, "conflicting-option").await;
     assert_eq!(app.count_rows("imports"), 0);
+    // `filename` renames the part (whose own name is kept without it).
+    let renamed = post("?filename=other.txt", form("")).await.unwrap();
+    assert_eq!(renamed.status(), 201);
+    let import: Value = renamed.json().await.unwrap();
+    assert_eq!(import["filename"], "other.txt");
 
     // The same value both ways is one value.
     let agreeing = post("?message=Welcome", form("Welcome")).await.unwrap();
     assert_eq!(agreeing.status(), 201);
     let import: Value = agreeing.json().await.unwrap();
     assert_eq!(import["options"]["message"], "Welcome");
+    assert_eq!(import["filename"], "team.txt");
 
     // A raw upload takes them from the query.
     let raw = app

@@ -1460,7 +1460,7 @@ export interface operations {
     create_import: {
         parameters: {
             query?: {
-                /** @description The file's name, at most 255 characters (a multipart part carries its own). */
+                /** @description The name to keep for the file, at most 255 characters: for a raw upload, or to rename a multipart part (whose own name is kept without it). */
                 filename?: string;
                 /** @description A message shown in the invitation email, at most 2,000 characters . */
                 message?: string;
@@ -1635,7 +1635,7 @@ export interface operations {
     preview_import: {
         parameters: {
             query?: {
-                /** @description The file's name, at most 255 characters (a multipart part carries its own). */
+                /** @description The name to keep for the file, at most 255 characters: for a raw upload, or to rename a multipart part (whose own name is kept without it). */
                 filename?: string;
                 /** @description A message shown in the invitation email, at most 2,000 characters . */
                 message?: string;
