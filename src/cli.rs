@@ -1,5 +1,6 @@
 //! The command line: `serve`, `worker`, `migrate`, `accounts create NAME`,
-//! `accounts rename ID NAME`, `openapi`.
+//! `accounts rename ID NAME`, `accounts budget ID N`, `accounts keys
+//! create|list|revoke`, `openapi`.
 
 use crate::config::{DispatchConfig, GlobalConfig, ServeConfig};
 use crate::db::{self, DbUrl};
@@ -50,6 +51,47 @@ pub enum AccountsCommand {
         /// The new name, at most 100 characters.
         name: String,
     },
+    /// Set an account's daily invitation budget: a number (0: unlimited),
+    /// or `default` for the server's ACCOUNT_DAILY_INVITATIONS.
+    Budget {
+        /// The account's id.
+        id: String,
+        /// Invitations per 24 hours, or `default`.
+        daily_invitations: String,
+    },
+    /// Make, list and revoke an account's API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// API key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it (shown only this once).
+    Create {
+        /// The account's id.
+        account: String,
+        /// What the key is for.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Its scopes, comma-separated: read, write, admin.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        scopes: Vec<String>,
+    },
+    /// List the account's keys (never their secrets).
+    List {
+        /// The account's id.
+        account: String,
+    },
+    /// Revoke a key (not the account's last admin key).
+    Revoke {
+        /// The account's id.
+        account: String,
+        /// The key's id (from `list`).
+        key: String,
+    },
 }
 
 /// Runs the command.
@@ -72,7 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let name = checked_name(&name)?;
             let pool = open(&url, settings)?;
-            let key = db::accounts::generate_key();
+            let key = db::keys::generate();
             let account = db::accounts::create(&mut *pool.get()?, &name, &key)?;
             println!("Created account {} ({}).", account.name, account.id);
             println!("API key (shown only once): {key}");
@@ -94,6 +136,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 None => anyhow::bail!("no account has the id {id}"),
             }
         }
+        Command::Accounts {
+            command:
+                AccountsCommand::Budget {
+                    id,
+                    daily_invitations,
+                },
+        } => {
+            let budget = match daily_invitations.as_str() {
+                "default" => None,
+                n => Some(n.parse::<u32>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "the budget is a number of invitations (0: unlimited) or `default`"
+                    )
+                })?),
+            };
+            let pool = open(&url, settings)?;
+            if !db::accounts::set_daily_invitations(&mut *pool.get()?, &id, budget.map(i64::from))?
+            {
+                anyhow::bail!("no account has the id {id}");
+            }
+            match budget {
+                None => println!("Account {id} now has the server's daily invitation budget."),
+                Some(0) => println!("Account {id} may now queue unlimited invitations."),
+                Some(n) => println!("Account {id} may now queue {n} invitations per 24 hours."),
+            }
+            Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::Keys { command },
+        } => keys(&open(&url, settings)?, command),
         Command::Worker(config) => {
             let pool = open(&url, settings)?;
             let dispatcher = crate::dispatch::Dispatcher::new(pool.clone(), &config)?;
@@ -129,6 +201,73 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `accounts keys …`.
+fn keys(pool: &db::Pool, command: KeysCommand) -> anyhow::Result<()> {
+    use crate::db::keys::{self, Revoked};
+    use crate::domain::{Scope, Scopes};
+    let mut conn = pool.get()?;
+    let known = |account: &str, conn: &mut db::DbConnection| -> anyhow::Result<()> {
+        match db::accounts::find(conn, account)? {
+            Some(_) => Ok(()),
+            None => anyhow::bail!("no account has the id {account}"),
+        }
+    };
+    match command {
+        KeysCommand::Create {
+            account,
+            name,
+            scopes,
+        } => {
+            known(&account, &mut conn)?;
+            let name = crate::domain::DisplayName::parse(&name)
+                .map_err(|e| anyhow::anyhow!("the key name {e}"))?;
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s.trim())
+                        .ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}: read, write or admin"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let scopes = Scopes::new(scopes).context("give at least one scope")?;
+            let created = keys::create(&mut conn, &account, name.as_str(), &scopes)?;
+            println!(
+                "Created key {} ({}, {}).",
+                created.key.id, created.key.name, created.key.scopes
+            );
+            println!("API key (shown only once): {}", created.secret);
+        }
+        KeysCommand::List { account } => {
+            known(&account, &mut conn)?;
+            for key in keys::list(&mut conn, &account)? {
+                let last_used = key
+                    .last_used_at
+                    .map_or("never used".to_owned(), |t| format!("last used {t}"));
+                println!(
+                    "{}  {}…  {}  [{}]  created {}, {last_used}",
+                    key.id,
+                    key.prefix.as_deref().unwrap_or("(no prefix)"),
+                    key.name,
+                    key.scopes,
+                    key.created_at
+                );
+            }
+        }
+        KeysCommand::Revoke { account, key } => match keys::revoke(&mut conn, &account, &key)? {
+            Revoked::Done { .. } => {
+                println!(
+                    "Revoked key {key}; running servers refuse it within {} seconds.",
+                    crate::api::auth::KEY_CACHE_SECS
+                );
+            }
+            Revoked::NotFound => anyhow::bail!("account {account} has no key {key}"),
+            Revoked::LastAdmin => {
+                anyhow::bail!("key {key} is the account's last admin key; create another first")
+            }
+        },
+    }
+    Ok(())
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -185,7 +324,7 @@ fn bootstrap(pool: &db::Pool, name: &str, key: Option<&str>) -> anyhow::Result<(
     let key = match key {
         Some(key) => key,
         None => {
-            generated = db::accounts::generate_key();
+            generated = db::keys::generate();
             &generated
         }
     };

@@ -136,10 +136,46 @@ pub struct ServeConfig {
     pub dispatcher: bool,
 
     #[command(flatten)]
+    pub limits: LimitsConfig,
+
+    #[command(flatten)]
     pub dispatch: DispatchConfig,
 
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+}
+
+/// What one account and one key may do (`serve`). With several API
+/// processes, the request rate and the uploads in flight are counted per
+/// process; the invitation budget is kept in the database, so it holds
+/// across them.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsConfig {
+    /// Invitations an account may queue (imports and re-sends) in any 24
+    /// hours; an account's own value (`bulk-invite accounts budget`) wins.
+    /// 0: unlimited.
+    #[arg(long, env = "ACCOUNT_DAILY_INVITATIONS", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub account_daily_invitations: i64,
+
+    /// Requests per minute per API key (a token bucket: a full minute's
+    /// worth may come at once, then it refills evenly); 0 turns it off.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u32,
+
+    /// Uploads (imports and previews) of one account being received or
+    /// classified at once; further ones are refused with 429. 0: no limit.
+    #[arg(long, env = "MAX_CONCURRENT_IMPORTS_PER_ACCOUNT", default_value_t = 2)]
+    pub max_concurrent_imports_per_account: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            account_daily_invitations: 0,
+            rate_limit_per_minute: 1200,
+            max_concurrent_imports_per_account: 2,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -159,6 +195,7 @@ impl ServeConfig {
             cors_allowed_origins: Vec::new(),
             accept_template_dir: None,
             dispatcher: true,
+            limits: LimitsConfig::default(),
             dispatch: DispatchConfig::default(),
             webhooks: WebhookConfig::default(),
         }

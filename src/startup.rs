@@ -32,6 +32,14 @@ pub struct AppState {
     /// Bytes all webhook bodies being read may hold at once (they are
     /// unauthenticated until read and verified).
     pub webhook_budget: Arc<tokio::sync::Semaphore>,
+    /// API keys found recently.
+    pub keys: Arc<api::auth::KeyCache>,
+    /// Requests per minute per key (`None`: not limited).
+    pub rate_limiter: Option<Arc<api::quota::RateLimiter>>,
+    /// Uploads in flight per account.
+    pub import_slots: Arc<api::quota::ImportSlots>,
+    /// What one account and one key may do.
+    pub limits: crate::config::LimitsConfig,
 }
 
 /// How many largest webhook bodies may be read at once.
@@ -89,6 +97,16 @@ impl Application {
                     .saturating_mul(WEBHOOK_BODIES_AT_ONCE)
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            keys: Arc::default(),
+            rate_limiter: (config.limits.rate_limit_per_minute > 0).then(|| {
+                Arc::new(api::quota::RateLimiter::new(
+                    config.limits.rate_limit_per_minute,
+                ))
+            }),
+            import_slots: Arc::new(api::quota::ImportSlots::new(
+                config.limits.max_concurrent_imports_per_account,
+            )),
+            limits: config.limits.clone(),
         });
         let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
         let max_connections = connection_cap(config.max_connections);
@@ -99,6 +117,7 @@ impl Application {
         let cors_origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(api::quota::rate_limit_fields))
                 .wrap(middleware::from_fn({
                     let edge = edge.clone();
                     move |req, next| api::limits::guard(edge.clone(), req, next)

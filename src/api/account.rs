@@ -2,9 +2,11 @@
 //! display name and the address replies to its invitations go to.
 
 use super::auth::Authenticated;
+use super::views::BudgetView;
 use super::ProblemType;
 use super::{blocking, limits, ApiError, Problem};
 use crate::db::accounts::{self, AccountChange};
+use crate::db::budget::{self, Budget};
 use crate::db::models::Account;
 use crate::domain::{DisplayName, EmailAddress};
 use crate::startup::AppState;
@@ -28,17 +30,68 @@ pub struct AccountView {
     #[schema(example = "team@acme.example")]
     pub reply_to: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// What the account and each of its keys may do.
+    pub limits: AccountLimits,
+    /// What the account has used of them.
+    pub usage: AccountUsage,
 }
 
-impl From<Account> for AccountView {
-    fn from(account: Account) -> AccountView {
+/// The account's limits (with several API processes, the request rate and
+/// uploads at once are counted per process).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountLimits {
+    /// Invitations the account may queue (imports and re-sends) in any 24
+    /// hours (null: unlimited).
+    #[schema(example = 10000)]
+    pub daily_invitations: Option<i64>,
+    /// Requests per minute per API key (null: unlimited).
+    #[schema(example = 1200)]
+    pub requests_per_minute_per_key: Option<u32>,
+    /// Uploads (imports and previews) at once (null: unlimited).
+    #[schema(example = 2)]
+    pub concurrent_imports: Option<u32>,
+}
+
+/// What the account has used of its limits now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountUsage {
+    /// The daily invitation budget: queued in the last 24 hours, and left.
+    pub invitations: BudgetView,
+    /// Uploads being received or classified now (on this process).
+    #[schema(example = 0)]
+    pub imports_in_flight: u32,
+}
+
+impl AccountView {
+    fn new(account: Account, state: &AppState, budget: Budget) -> AccountView {
+        let limits = &state.limits;
+        let positive = |n: u32| Some(n).filter(|&n| n > 0);
         AccountView {
+            limits: AccountLimits {
+                daily_invitations: budget.limit,
+                requests_per_minute_per_key: positive(limits.rate_limit_per_minute),
+                concurrent_imports: positive(state.import_slots.max()),
+            },
+            usage: AccountUsage {
+                invitations: budget.into(),
+                imports_in_flight: state.import_slots.in_flight(&account.id),
+            },
             id: account.id,
             name: account.name,
             reply_to: account.reply_to,
             created_at: account.created_at.and_utc(),
         }
     }
+}
+
+/// The account with its budget now.
+async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
+    let (id, default) = (account.id.clone(), state.limits.account_daily_invitations);
+    let budget = blocking(state, move |conn| {
+        Ok(budget::current(conn, &id, default, crate::db::now())?)
+    })
+    .await?;
+    Ok(AccountView::new(account, state, budget))
 }
 
 /// What to change; a field left out stays as it is.
@@ -65,7 +118,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// The account of the API key: its name and reply-to address.
+/// The account of the API key: its name and reply-to address, its limits
+/// and what it has used of them.
 #[utoipa::path(
     get, path = "/account", tag = "account",
     responses(
@@ -76,8 +130,11 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 )]
 #[get("/account")]
 #[tracing::instrument(skip_all, fields(account = %auth.0.id))]
-pub async fn get_account(auth: Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(AccountView::from(auth.0))
+pub async fn get_account(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(view(&state, auth.0).await?))
 }
 
 /// Rename the account or set where replies go; every invitation email not
@@ -102,33 +159,25 @@ pub async fn update_account(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    limits::require_json(&req)?;
-    let body = limits::read_body(
+    let update: AccountUpdate = limits::read_json(
+        &req,
         payload,
-        limits::declared_length(&req),
         MAX_BODY_BYTES,
-        || limits::body_too_large(MAX_BODY_BYTES, "16 KiB for PATCH /account"),
+        "16 KiB for PATCH /account",
+        "with `name` and/or `reply_to`",
     )
     .await?;
-    let invalid = |detail: String| ApiError::problem(ProblemType::InvalidJson, detail);
-    // serde takes a struct from an array too; only an object is meant.
-    let value =
-        serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| invalid(e.to_string()))?;
-    if !value.is_object() {
-        return Err(invalid(
-            "Send a JSON object with `name` and/or `reply_to`.".into(),
-        ));
-    }
-    let update =
-        serde_json::from_value::<AccountUpdate>(value).map_err(|e| invalid(e.to_string()))?;
     let change = checked(update)?;
     let account_id = auth.0.id;
-    let account = blocking(&state, move |conn| {
-        Ok(accounts::update(conn, &account_id, &change)?)
+    let account = blocking(&state, {
+        let account_id = account_id.clone();
+        move |conn| Ok(accounts::update(conn, &account_id, &change)?)
     })
     .await?
     .ok_or_else(|| ApiError::not_found("account"))?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    // Requests after this one see the change at once.
+    state.keys.forget_account(&account_id);
+    Ok(HttpResponse::Ok().json(view(&state, account).await?))
 }
 
 /// The change as stored, or a 400 naming what is wrong.

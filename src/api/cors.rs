@@ -9,11 +9,13 @@ use actix_web::http::header;
 pub const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
 
 /// Response headers a page may read besides the CORS-safelisted ones.
-pub const EXPOSED: [&str; 5] = [
+pub const EXPOSED: [&str; 7] = [
     "Location",
     "Idempotent-Replayed",
     "Content-Disposition",
     "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
     "WWW-Authenticate",
 ];
 

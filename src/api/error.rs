@@ -20,6 +20,27 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time, and what to do about it.
     pub detail: String,
+    /// `invitation-budget-exceeded` only: the daily budget and how much of
+    /// it is left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetProblem>,
+}
+
+/// The daily invitation budget when an import or re-send would pass it.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct BudgetProblem {
+    /// Invitations an account may queue in any 24 hours.
+    #[schema(example = 1000)]
+    pub limit: i64,
+    /// Queued in the last 24 hours.
+    #[schema(example = 990)]
+    pub used: i64,
+    /// Left now (`limit - used`).
+    #[schema(example = 10)]
+    pub remaining: i64,
+    /// What this request would have queued.
+    #[schema(example = 25)]
+    pub requested: i64,
 }
 
 /// Declares every problem type with its slug and status: the one list the
@@ -72,6 +93,8 @@ problem_types! {
     NoEntries = "no-entries", 400, "No entries";
     InvalidOption = "invalid-option", 400, "Invalid import option";
     InvalidAccountName = "invalid-account-name", 400, "Invalid account name";
+    InvalidKeyName = "invalid-key-name", 400, "Invalid API key name";
+    InvalidScopes = "invalid-scopes", 400, "Invalid scopes";
     InvalidReplyTo = "invalid-reply-to", 400, "Invalid reply-to address";
     ConflictingOption = "conflicting-option", 400, "Conflicting upload option";
     InvalidCursor = "invalid-cursor", 400, "Invalid cursor";
@@ -93,6 +116,7 @@ problem_types! {
     UploadInterrupted = "upload-interrupted", 400, "Upload interrupted";
     InvalidWebhookBody = "invalid-webhook-body", 400, "Unreadable webhook body";
     Unauthorized = "unauthorized", 401, "Unauthorized";
+    InsufficientScope = "insufficient-scope", 403, "Insufficient scope";
     WebhookUnverified = "webhook-unverified", 401, "Webhook not verified";
     NotFound = "not-found", 404, "Not found";
     InvitationNotFound = "invitation-not-found", 404, "Invitation not found";
@@ -101,6 +125,8 @@ problem_types! {
     BodyTimeout = "body-timeout", 408, "Request body too slow";
     IdempotencyKeyReused = "idempotency-key-reused", 409, "Idempotency-Key reused";
     InvitationState = "invitation-state", 409, "Not possible in this state";
+    LastAdminKey = "last-admin-key", 409, "Last admin key";
+    TooManyKeys = "too-many-keys", 409, "Too many API keys";
     InvitationSuppressed = "invitation-suppressed", 409, "Address suppressed";
     ExistingUser = "existing-user", 409, "Already a user";
     AlreadyInvited = "already-invited", 409, "Already invited";
@@ -114,6 +140,9 @@ problem_types! {
     BinaryContent = "binary-content", 415, "Binary content";
     UnsupportedMediaType = "unsupported-media-type", 415, "Unsupported media type";
     InvalidEncoding = "invalid-encoding", 422, "Not UTF-8 text";
+    RateLimited = "rate-limited", 429, "Too many requests";
+    TooManyImports = "too-many-imports", 429, "Too many uploads at once";
+    InvitationBudgetExceeded = "invitation-budget-exceeded", 429, "Daily invitation budget exceeded";
     Internal = "internal", 500, "Internal server error";
     Unavailable = "unavailable", 503, "Service unavailable";
     NotReady = "not-ready", 503, "Not ready";
@@ -150,6 +179,15 @@ pub enum ApiError {
     /// The database is out of reach, or did not answer in time.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// A limit was reached (429): try again after `retry_after_secs`.
+    #[error("{}: {detail}", kind.title())]
+    Limited {
+        kind: ProblemType,
+        detail: String,
+        /// `Retry-After` (`None`: waiting does not help).
+        retry_after_secs: Option<u64>,
+        budget: Option<BudgetProblem>,
+    },
 }
 
 impl ApiError {
@@ -169,6 +207,32 @@ impl ApiError {
         )
     }
 
+    /// 429 for an import or re-send that would pass the daily budget.
+    pub fn budget_exceeded(e: crate::db::budget::Exceeded) -> ApiError {
+        let remaining = (e.limit - e.used).max(0);
+        let detail = match e.retry_after_secs {
+            Some(_) => format!(
+                "This would queue {} invitations; {remaining} of the account's {} per 24 hours are left. Nothing was stored: try again after Retry-After seconds, or send fewer.",
+                e.requested, e.limit
+            ),
+            None => format!(
+                "This would queue {} invitations, more than the account's whole budget of {} per 24 hours. Nothing was stored: split the file.",
+                e.requested, e.limit
+            ),
+        };
+        ApiError::Limited {
+            kind: ProblemType::InvitationBudgetExceeded,
+            detail,
+            retry_after_secs: e.retry_after_secs.map(|s| s.max(1) as u64),
+            budget: Some(BudgetProblem {
+                limit: e.limit,
+                used: e.used,
+                remaining,
+                requested: e.requested,
+            }),
+        }
+    }
+
     /// 401 for a missing or unknown API key.
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
         ApiError::problem(ProblemType::Unauthorized, detail)
@@ -177,7 +241,9 @@ impl ApiError {
     /// The problem document this error is answered with.
     pub fn to_problem(&self) -> Problem {
         let (kind, detail) = match self {
-            ApiError::Problem { kind, detail } => (*kind, detail.clone()),
+            ApiError::Problem { kind, detail } | ApiError::Limited { kind, detail, .. } => {
+                (*kind, detail.clone())
+            }
             ApiError::Internal(_) => (
                 ProblemType::Internal,
                 "Something went wrong on our side; it has been logged. Try again later.".into(),
@@ -192,6 +258,10 @@ impl ApiError {
             title: kind.title().to_owned(),
             status: kind.status().as_u16(),
             detail,
+            budget: match self {
+                ApiError::Limited { budget, .. } => *budget,
+                _ => None,
+            },
         }
     }
 }
@@ -199,7 +269,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Problem { kind, .. } => kind.status(),
+            ApiError::Problem { kind, .. } | ApiError::Limited { kind, .. } => kind.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -214,10 +284,21 @@ impl ResponseError for ApiError {
             StatusCode::UNAUTHORIZED => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
             }
+            StatusCode::FORBIDDEN => {
+                response
+                    .insert_header(("WWW-Authenticate", r#"Bearer error="insufficient_scope""#));
+            }
             StatusCode::SERVICE_UNAVAILABLE => {
                 response.insert_header(("Retry-After", RETRY_UNAVAILABLE_SECS.to_string()));
             }
             _ => {}
+        }
+        if let ApiError::Limited {
+            retry_after_secs: Some(secs),
+            ..
+        } = self
+        {
+            response.insert_header(("Retry-After", secs.to_string()));
         }
         response
             .content_type("application/problem+json")
@@ -239,6 +320,7 @@ impl From<crate::db::DbError> for ApiError {
         match error {
             crate::db::DbError::Pool(e) => ApiError::Unavailable(e.into()),
             crate::db::DbError::Query(e) => e.into(),
+            crate::db::DbError::BudgetExceeded(e) => ApiError::budget_exceeded(e),
             other => ApiError::Internal(other.into()),
         }
     }

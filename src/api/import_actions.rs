@@ -73,6 +73,7 @@ pub async fn cancel_import(
         (status = 200, description = "What the resend did", body = ImportAction),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More invitations than the account's daily budget has left (`invitation-budget-exceeded`; nothing was queued), or past the key's request rate (`rate-limited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -85,6 +86,7 @@ pub async fn resend_import(
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
     find_import(&state, account_id.clone(), id.clone()).await?;
+    let daily_budget = state.limits.account_daily_invitations;
     let resent = blocking(&state, {
         let (account_id, id) = (account_id.clone(), id.clone());
         move |conn| {
@@ -97,6 +99,7 @@ pub async fn resend_import(
                 &account_id,
                 target,
                 IMPORT_RESENDABLE,
+                daily_budget,
                 now(),
             )?)
         }

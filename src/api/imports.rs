@@ -5,7 +5,9 @@ use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::ProblemType;
 use super::{blocking, upload, ApiError, Problem};
+use crate::db::budget::{self, Budget};
 use crate::db::imports::{self, Created, Preview, Upload};
+use crate::db::now;
 use crate::domain::options::{ImportOptions, RawOptions};
 use crate::domain::parser::{decode, entries, DecodeError};
 use crate::domain::InvalidReason;
@@ -186,6 +188,7 @@ fn one_place(
         (status = 415, description = "Binary content or an unsupported Content-Type (`binary-content`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An Idempotency-Key already used for another file (`idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Text that is not UTF-8 (`invalid-encoding`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More invitations than the account's daily budget has left (`invitation-budget-exceeded`; `budget` says how many are left, nothing was stored), more uploads at once than MAX_CONCURRENT_IMPORTS_PER_ACCOUNT (`too-many-imports`), or past the key's request rate (`rate-limited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -199,6 +202,7 @@ pub async fn create_import(
     params: web::Query<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
+    let _slot = state.import_slots.take(&auth.0.id)?;
     let received = receive(&state, &req, payload, &params).await?;
     if params.dry_run {
         return preview_answer(&state, auth.0.id, received).await;
@@ -210,6 +214,7 @@ pub async fn create_import(
         options,
     } = received;
     let account_id = auth.0.id;
+    let daily_budget = state.limits.account_daily_invitations;
     let created = blocking(&state, move |conn| {
         let text = decode_entries(&file.bytes)?;
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
@@ -220,6 +225,7 @@ pub async fn create_import(
             idempotency_key: idempotency_key.as_deref(),
             text: &text,
             options: &options,
+            daily_budget,
         };
         Ok(imports::create(conn, &account_id, upload)?)
     })
@@ -270,6 +276,7 @@ pub async fn create_import(
         (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (`file-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "An unsupported Content-Type, or binary content (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Text that is not UTF-8 (`invalid-encoding`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More uploads at once than MAX_CONCURRENT_IMPORTS_PER_ACCOUNT (`too-many-imports`), or past the key's request rate (`rate-limited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -282,6 +289,7 @@ pub async fn preview_import(
     payload: web::Payload,
     params: web::Query<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let _slot = state.import_slots.take(&auth.0.id)?;
     let received = receive(&state, &req, payload, &params).await?;
     preview_answer(&state, auth.0.id, received).await
 }
@@ -291,10 +299,12 @@ async fn preview_answer(
     account_id: String,
     received: Received,
 ) -> Result<HttpResponse, ApiError> {
+    let daily_budget = state.limits.account_daily_invitations;
     let view = blocking(state, move |conn| {
         let text = decode_entries(&received.file.bytes)?;
         let preview = imports::preview(conn, &account_id, &text, MAX_PREVIEW_ENTRIES)?;
-        Ok(dry_run_view(preview))
+        let budget = budget::current(conn, &account_id, daily_budget, now())?;
+        Ok(dry_run_view(preview, budget))
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -461,7 +471,7 @@ fn decode_error(error: DecodeError) -> ApiError {
 /// The most entries a dry run lists; the counts cover them all.
 pub const MAX_PREVIEW_ENTRIES: usize = 1_000;
 
-fn dry_run_view(preview: Preview<'_>) -> DryRunView {
+fn dry_run_view(preview: Preview<'_>, budget: Budget) -> DryRunView {
     let Preview {
         tally,
         skipped,
@@ -470,6 +480,10 @@ fn dry_run_view(preview: Preview<'_>) -> DryRunView {
     let as_i64 = |n: u64| n as i64;
     DryRunView {
         dry_run: true,
+        within_budget: budget
+            .remaining()
+            .is_none_or(|left| as_i64(tally.queued) <= left),
+        budget: budget.into(),
         counts: Counts {
             entries: as_i64(tally.entries),
             invalid: as_i64(tally.invalid),

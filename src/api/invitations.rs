@@ -155,6 +155,7 @@ pub async fn revoke_invitation(
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The invitation is queued, accepted, revoked, bounced or complained; or its address is suppressed (`invitation-suppressed`), belongs to a user (`existing-user`) or has another open invitation (`already-invited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More invitations than the account's daily budget has left (`invitation-budget-exceeded`; nothing was queued), or past the key's request rate (`rate-limited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -166,12 +167,13 @@ pub async fn resend_invitation(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
+    let daily_budget = state.limits.account_daily_invitations;
     let (resent, current) = blocking(&state, move |conn| {
         let target = Target::One {
             account_id: &account_id,
             id: &id,
         };
-        let resent = resend::resend(conn, &account_id, target, RESENDABLE, now())?;
+        let resent = resend::resend(conn, &account_id, target, RESENDABLE, daily_budget, now())?;
         Ok((resent, invitations::find(conn, &account_id, &id)?))
     })
     .await?;

@@ -325,6 +325,32 @@ pub async fn read_body_within(
     Ok(body.freeze())
 }
 
+/// Reads a JSON object body of at most `max` bytes into `T`, after the
+/// caller has checked the key: 415 unless it is declared JSON, 413 past
+/// `max` (`setting` names the limit), 400 `invalid-json` for anything but
+/// an object `T` reads (`shape` says what is expected).
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+    payload: web::Payload,
+    max: usize,
+    setting: &str,
+    shape: &str,
+) -> Result<T, ApiError> {
+    require_json(req)?;
+    let body = read_body(payload, declared_length(req), max, || {
+        body_too_large(max, setting)
+    })
+    .await?;
+    let invalid = |detail: String| ApiError::problem(ProblemType::InvalidJson, detail);
+    // serde takes a struct from an array too; only an object is meant.
+    let value =
+        serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid(format!("Send a JSON object {shape}.")));
+    }
+    serde_json::from_value::<T>(value).map_err(|e| invalid(e.to_string()))
+}
+
 /// Refuses a body declared as anything but JSON (415).
 pub fn require_json(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
     let mime = req

@@ -10,6 +10,7 @@ pub mod health;
 pub mod import_actions;
 pub mod imports;
 pub mod invitations;
+pub mod keys;
 pub mod limits;
 pub mod logging;
 pub mod methods;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod pagination;
+pub mod quota;
 pub mod reports;
 pub mod suppressions;
 pub mod upload;
@@ -50,6 +52,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(accept::resource())
         .service(users::add_users)
         .service(users::list_users)
+        .service(keys::create_api_key)
+        .service(keys::list_api_keys)
+        .service(keys::get_api_key)
+        .service(keys::revoke_api_key)
         .service(account::get_account)
         .service(account::update_account)
         .service(suppressions::list_suppressions)

@@ -3,7 +3,7 @@
 //! `openapi/openapi.json`.
 
 use super::webhooks::{self, WebhookAuth};
-use super::{accept, account, error, health, import_actions, imports, invitations, reports};
+use super::{accept, account, error, health, import_actions, imports, invitations, keys, reports};
 use super::{suppressions, users, views};
 use crate::domain::{EntryStatus, ImportStatus};
 use actix_web::{get, HttpResponse};
@@ -40,6 +40,10 @@ use utoipa_swagger_ui::SwaggerUi;
         users::list_users,
         account::get_account,
         account::update_account,
+        keys::create_api_key,
+        keys::list_api_keys,
+        keys::get_api_key,
+        keys::revoke_api_key,
         suppressions::list_suppressions,
         suppressions::delete_suppression,
         health::get_health,
@@ -83,11 +87,21 @@ use utoipa_swagger_ui::SwaggerUi;
         webhooks::WebhookReceipt,
         account::AccountView,
         account::AccountUpdate,
+        account::AccountLimits,
+        account::AccountUsage,
+        error::BudgetProblem,
+        views::BudgetView,
+        keys::ApiKeyView,
+        keys::CreatedApiKey,
+        keys::ApiKeyList,
+        keys::NewApiKey,
+        crate::domain::Scope,
     )),
     modifiers(&BearerAuth, &WebhookAuth, &EdgeRules, &Responses),
     tags(
         (name = "imports", description = "Upload files of addresses, follow them, read their reports"),
         (name = "users", description = "The account's existing members, whom imports skip"),
+        (name = "api-keys", description = "The account's API keys: made with scopes (read, write, admin), listed without their secrets, revoked at once"),
         (name = "account", description = "The account of the API key: the name and reply-to address its invitation emails show"),
         (name = "invitations", description = "Find, revoke and resend invitations"),
         (name = "suppressions", description = "Addresses that bounced, complained, unsubscribed or that the provider refuses: imports and re-sends skip them"),
@@ -115,6 +129,21 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation of a path.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// What the edge refuses before any handler runs (see `api::limits`),
 /// written into every operation: path and query strings hold no control
 /// characters (query values may hold tabs and line breaks), and an
@@ -135,14 +164,7 @@ impl Modify for EdgeRules {
             )
             .build();
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 // Every path and query is checked, parameters or not.
                 operation
                     .responses
@@ -174,7 +196,9 @@ impl Modify for EdgeRules {
 
 /// What every operation's answers say beyond its own annotation:
 /// public operations (no `security` of their own) take no key
-/// (`security: []`); a 401 names its scheme in `WWW-Authenticate`; an
+/// (`security: []`); a keyed one may answer 403 for a key without the
+/// scope it needs and 429 past the key's request rate, with the
+/// `RateLimit` fields; a 401 names its scheme in `WWW-Authenticate`; an
 /// operation that reads the database may answer 503 with `Retry-After`;
 /// and every problem answer shows an example of its own, built from the
 /// problem type its description names in backticks.
@@ -187,32 +211,41 @@ impl Modify for Responses {
         let string = || utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::String);
         let integer = || utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::Integer);
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 if operation.security.is_none() {
                     operation.security = Some(Vec::new());
                 }
+                // Webhooks are keyed by the provider's own scheme, not an API key.
+                let api_key = serde_json::to_value(&operation.security)
+                    .is_ok_and(|v| v.to_string().contains("\"api_key\""));
                 let responses = &mut operation.responses.responses;
+                let problem = |description: &str| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/problem+json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("Problem")))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                };
+                if api_key {
+                    responses.entry("403".to_owned()).or_insert_with(|| {
+                        problem(
+                            "The key's scopes do not allow this operation (`insufficient-scope`)",
+                        )
+                    });
+                    responses.entry("429".to_owned()).or_insert_with(|| {
+                        problem("The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`)")
+                    });
+                }
                 if keyed || path.starts_with("/imports") || path.starts_with("/readyz") {
                     responses.entry("503".to_owned()).or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description("The database is busy or out of reach (`unavailable`)")
-                                .content(
-                                    "application/problem+json",
-                                    ContentBuilder::new()
-                                        .schema(Some(Ref::from_schema_name("Problem")))
-                                        .build(),
-                                )
-                                .build(),
-                        )
+                        problem("The database is busy or out of reach (`unavailable`)")
                     });
                 }
                 for (status, response) in responses.iter_mut() {
@@ -229,6 +262,37 @@ impl Modify for Responses {
                                     .build()
                                     .into(),
                             );
+                        }
+                        "403" => {
+                            response.headers.insert(
+                                "WWW-Authenticate".to_owned(),
+                                HeaderBuilder::new()
+                                    .schema(Some(string()))
+                                    .description(Some("`Bearer error=\"insufficient_scope\"`"))
+                                    .build()
+                                    .into(),
+                            );
+                        }
+                        "429" => {
+                            let headers = [
+                                ("Retry-After", "Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget)"),
+                                ("RateLimit", "The key's requests left (`r`) and seconds until its quota is full again (`t`): `\"per-key\";r=0;t=1`"),
+                                ("RateLimit-Policy", "The key's quota per 60 s window: `\"per-key\";q=1200;w=60`"),
+                            ];
+                            for (name, description) in headers {
+                                let schema = match name {
+                                    "Retry-After" => integer(),
+                                    _ => string(),
+                                };
+                                response.headers.insert(
+                                    name.to_owned(),
+                                    HeaderBuilder::new()
+                                        .schema(Some(schema))
+                                        .description(Some(description))
+                                        .build()
+                                        .into(),
+                                );
+                            }
                         }
                         "503" => {
                             response.headers.insert(

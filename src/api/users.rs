@@ -41,18 +41,15 @@ pub async fn add_users(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    limits::require_json(&req)?;
-    // Read only now that the key is known to be good.
-    let body = limits::read_body(
+    let emails = limits::read_json::<AddUsers>(
+        &req,
         payload,
-        limits::declared_length(&req),
         MAX_BODY_BYTES,
-        || limits::body_too_large(MAX_BODY_BYTES, "2 MiB for POST /users"),
+        "2 MiB for POST /users",
+        "with an `emails` list",
     )
-    .await?;
-    let emails = serde_json::from_slice::<AddUsers>(&body)
-        .map_err(|e| ApiError::problem(ProblemType::InvalidJson, e.to_string()))?
-        .emails;
+    .await?
+    .emails;
     if emails.len() > MAX_USERS_PER_REQUEST {
         return Err(ApiError::problem(
             ProblemType::TooManyUsers,

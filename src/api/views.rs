@@ -240,6 +240,37 @@ pub struct DryRunView {
     /// True when more entries would not be invited than `entries` lists
     /// (the counts cover them all; the import's report lists every one).
     pub entries_truncated: bool,
+    /// The account's daily invitation budget now.
+    pub budget: BudgetView,
+    /// Whether the import would fit the budget left (`counts.queued` at
+    /// most `budget.remaining`); one that does not is refused with 429
+    /// `invitation-budget-exceeded`.
+    pub within_budget: bool,
+}
+
+/// The daily invitation budget: invitations queued (by imports and
+/// re-sends) in the last 24 hours against the account's limit.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct BudgetView {
+    /// Invitations allowed per 24 hours (null: unlimited).
+    #[schema(example = 1000)]
+    pub daily_limit: Option<i64>,
+    /// Queued in the last 24 hours.
+    #[schema(example = 120)]
+    pub used: i64,
+    /// Left now (null: unlimited).
+    #[schema(example = 880)]
+    pub remaining: Option<i64>,
+}
+
+impl From<crate::db::budget::Budget> for BudgetView {
+    fn from(budget: crate::db::budget::Budget) -> BudgetView {
+        BudgetView {
+            daily_limit: budget.limit,
+            used: budget.used,
+            remaining: budget.remaining(),
+        }
+    }
 }
 
 /// A user (member) of the account.

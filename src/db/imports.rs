@@ -2,6 +2,7 @@
 //! invitations in one transaction), reading one, and the history.
 
 use super::address_rule::{expire_account, lock_account};
+use super::budget;
 use super::known;
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations};
@@ -33,6 +34,9 @@ pub struct Upload<'a> {
     pub idempotency_key: Option<&'a str>,
     pub text: &'a str,
     pub options: &'a ImportOptions,
+    /// The server's daily invitation budget (`ACCOUNT_DAILY_INVITATIONS`;
+    /// an account's own value wins; 0: unlimited).
+    pub daily_budget: i64,
 }
 
 /// What [`create`] did.
@@ -113,6 +117,9 @@ fn write_import(
             })
             .execute(conn)?;
         let tally = write_entries(conn, account_id, &id, upload.text, created_at)?;
+        let queued = tally.queued as i64;
+        budget::charge(conn, account_id, upload.daily_budget, queued, created_at)?
+            .map_err(DbError::BudgetExceeded)?;
         finish(conn, &id, tally, created_at)?;
         Ok(Created::New(
             find(conn, account_id, &id)?.ok_or(diesel::result::Error::NotFound)?,

@@ -5,11 +5,13 @@
 pub mod macros;
 pub mod accounts;
 pub mod address_rule;
+pub mod budget;
 mod checkpoint;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
 pub mod invitations;
+pub mod keys;
 pub mod known;
 pub mod lifecycle;
 pub mod metrics;
@@ -61,6 +63,10 @@ pub enum DbError {
     /// Migrations failed to run.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// Queueing would pass the account's daily invitation budget; nothing
+    /// was written.
+    #[error(transparent)]
+    BudgetExceeded(#[from] budget::Exceeded),
 }
 
 /// Which backend a database URL names, and how to reach it.

@@ -14,6 +14,8 @@ pub struct Account {
     pub created_at: NaiveDateTime,
     /// Where replies to the account's invitation emails go.
     pub reply_to: Option<String>,
+    /// The account's own daily invitation budget (`None`: the server's).
+    pub daily_invitations: Option<i64>,
 }
 
 /// An API key of an account; only the SHA-256 of the key is kept.
@@ -24,6 +26,25 @@ pub struct NewApiKey<'a> {
     pub account_id: &'a str,
     pub key_hash: &'a str,
     pub created_at: NaiveDateTime,
+    pub name: &'a str,
+    pub scopes: &'a str,
+    pub prefix: &'a str,
+}
+
+/// An API key as listed: never the key or its hash.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKey {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// Scope names separated by spaces.
+    pub scopes: String,
+    /// The key's first characters, for recognition (`None`: made before
+    /// keys had one).
+    pub prefix: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// A member of an account.

@@ -7,7 +7,7 @@
 use super::address_rule::{expire_account, lock_account, PENDING};
 use super::lifecycle::{self, Change, Moved, Target};
 use super::schema::{invitations, suppressions, users};
-use super::{write_transaction, DbConnection};
+use super::{budget, write_transaction, DbConnection, DbError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashSet;
@@ -38,14 +38,17 @@ pub struct Resent {
 /// Queues again, with a fresh token, the invitations of `target` (one, or
 /// an import's) in one of the `from` states that importing would invite
 /// today. On PostgreSQL the account is locked first, as an import locks
-/// it, so a concurrent import or re-send sees what this one queued.
+/// it, so a concurrent import or re-send sees what this one queued. What
+/// it queues counts against the daily budget (`daily_budget`: the server's
+/// default); past it, nothing is queued.
 pub fn resend(
     conn: &mut DbConnection,
     account_id: &str,
     target: Target<'_>,
     from: &[&'static str],
+    daily_budget: i64,
     now: NaiveDateTime,
-) -> QueryResult<Resent> {
+) -> Result<Resent, DbError> {
     write_transaction(conn, |conn| {
         lock_account(conn, account_id)?;
         expire_account(conn, account_id, now)?;
@@ -67,6 +70,8 @@ pub fn resend(
                 }
             }
         }
+        budget::charge(conn, account_id, daily_budget, chosen.len() as i64, now)?
+            .map_err(DbError::BudgetExceeded)?;
         let change = Change::requeue(from, now);
         let mut requeued = Vec::with_capacity(chosen.len());
         for ids in chosen.chunks(CHUNK) {

@@ -7,6 +7,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamp,
         reply_to -> Nullable<Text>,
+        daily_invitations -> Nullable<BigInt>,
     }
 }
 
@@ -16,6 +17,19 @@ diesel::table! {
         account_id -> Text,
         key_hash -> Text,
         created_at -> Timestamp,
+        name -> Text,
+        scopes -> Text,
+        prefix -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    budget_charges (id) {
+        id -> Text,
+        account_id -> Text,
+        charged_at -> Timestamp,
+        amount -> BigInt,
     }
 }
 
@@ -125,6 +139,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> accounts (account_id));
+diesel::joinable!(budget_charges -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(imports -> accounts (account_id));
 diesel::joinable!(import_entries -> imports (import_id));
@@ -133,6 +148,7 @@ diesel::joinable!(invitations -> imports (import_id));
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_keys,
+    budget_charges,
     users,
     imports,
     import_entries,

@@ -22,9 +22,11 @@ pub mod email;
 pub mod name;
 pub mod options;
 pub mod parser;
+pub mod scope;
 pub mod status;
 
 pub use email::{EmailAddress, InvalidReason};
 pub use name::{DisplayName, NameError};
 pub use parser::{decode, entries, DecodeError, Entry};
+pub use scope::{Scope, Scopes};
 pub use status::{EntryStatus, ImportStatus};

@@ -132,13 +132,16 @@ impl TestApp {
         let pool = db::connect_with(&DbUrl::parse(&url), settings).expect("pool");
         let url = url.clone();
         db::migrate(&mut pool.get().expect("connection")).expect("migrations");
-        let api_key = db::accounts::generate_key();
+        let api_key = db::keys::generate();
         db::accounts::create(&mut pool.get().expect("connection"), "Acme", &api_key)
             .expect("account");
         let mut config = ServeConfig::with_bind_addr("127.0.0.1:0");
         config.http_workers = Some(2);
         // Most tests look at invitations as imported; dispatch tests turn it on.
         config.dispatcher = false;
+        // Tests about the request rate and uploads at once turn those on.
+        config.limits.rate_limit_per_minute = 0;
+        config.limits.max_concurrent_imports_per_account = 0;
         configure(&mut config);
         let app = Application::build(config, pool.clone()).await.expect("app");
         let address = format!("http://{}", app.address());
@@ -158,7 +161,7 @@ impl TestApp {
 
     /// Creates another account and returns its API key.
     pub fn create_account(&self, name: &str) -> String {
-        let key = db::accounts::generate_key();
+        let key = db::keys::generate();
         db::accounts::create(&mut self.pool.get().expect("connection"), name, &key)
             .expect("account");
         key

@@ -194,7 +194,16 @@ async fn a_flood_of_slow_bodies_cannot_take_the_room_health_checks_need() {
 
 async fn stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let served = Served::start(&app, &[("REQUEST_BODY_TIMEOUT_SECS", "2")]).await;
+    // One account's uploads at once are not bounded here: this is about
+    // what stalled bodies cost (keys_and_limits tests the bound).
+    let served = Served::start(
+        &app,
+        &[
+            ("REQUEST_BODY_TIMEOUT_SECS", "2"),
+            ("MAX_CONCURRENT_IMPORTS_PER_ACCOUNT", "0"),
+        ],
+    )
+    .await;
     let before = served.peak_memory();
     let key = format!("Authorization: Bearer {}\r\n", app.api_key);
 

@@ -29,6 +29,7 @@ mod imports;
 mod inputs;
 mod invitee;
 mod isolation;
+mod keys_and_limits;
 mod lifecycle;
 mod migrations;
 mod reports;

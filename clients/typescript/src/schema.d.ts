@@ -34,7 +34,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account of the API key: its name and reply-to address. */
+        /**
+         * The account of the API key: its name and reply-to address, its limits
+         *     and what it has used of them.
+         */
         get: operations["get_account"];
         put?: never;
         post?: never;
@@ -46,6 +49,45 @@ export interface paths {
          *     yet tried shows the change (a retry keeps what its first try said).
          */
         patch: operations["update_account"];
+        trace?: never;
+    };
+    "/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's API keys, oldest first (never their secrets). */
+        get: operations["list_api_keys"];
+        put?: never;
+        /** Make an API key. Its secret is in this answer only. */
+        post: operations["create_api_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One API key (never its secret). */
+        get: operations["get_api_key"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key: it stops working at once (on other API processes
+         *     within 10 seconds). The account's last `admin` key cannot be revoked.
+         */
+        delete: operations["revoke_api_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/healthz": {
@@ -479,6 +521,31 @@ export interface components {
             /** @description The user the address now is. */
             user_id: string;
         };
+        /**
+         * @description The account's limits (with several API processes, the request rate and
+         *     uploads at once are counted per process).
+         */
+        AccountLimits: {
+            /**
+             * Format: int32
+             * @description Uploads (imports and previews) at once (null: unlimited).
+             * @example 2
+             */
+            concurrent_imports?: number | null;
+            /**
+             * Format: int64
+             * @description Invitations the account may queue (imports and re-sends) in any 24
+             *     hours (null: unlimited).
+             * @example 10000
+             */
+            daily_invitations?: number | null;
+            /**
+             * Format: int32
+             * @description Requests per minute per API key (null: unlimited).
+             * @example 1200
+             */
+            requests_per_minute_per_key?: number | null;
+        };
         /** @description What to change; a field left out stays as it is. */
         AccountUpdate: {
             /**
@@ -494,12 +561,25 @@ export interface components {
              */
             reply_to?: string | null;
         };
+        /** @description What the account has used of its limits now. */
+        AccountUsage: {
+            /**
+             * Format: int32
+             * @description Uploads being received or classified now (on this process).
+             * @example 0
+             */
+            imports_in_flight: number;
+            /** @description The daily invitation budget: queued in the last 24 hours, and left. */
+            invitations: components["schemas"]["BudgetView"];
+        };
         /** @description The account an API key belongs to. */
         AccountView: {
             /** Format: date-time */
             created_at: string;
             /** @example 0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b */
             id: string;
+            /** @description What the account and each of its keys may do. */
+            limits: components["schemas"]["AccountLimits"];
             /**
              * @description The name invitation emails show ("Ann Lee invited you to join <name>").
              * @example Acme
@@ -510,6 +590,8 @@ export interface components {
              * @example team@acme.example
              */
             reply_to?: string | null;
+            /** @description What the account has used of them. */
+            usage: components["schemas"]["AccountUsage"];
         };
         /** @description Addresses to add as users. */
         AddUsers: {
@@ -530,6 +612,87 @@ export interface components {
             existing: string[];
             /** @description Addresses that are not valid; nothing was stored for them. */
             invalid: components["schemas"]["RejectedEmail"][];
+        };
+        /** @description The account's keys, oldest first. */
+        ApiKeyList: {
+            api_keys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key, without its secret. */
+        ApiKeyView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @example 0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the key was last used (written at most once a minute).
+             */
+            last_used_at?: string | null;
+            /** @example CI uploader */
+            name: string;
+            /**
+             * @description The key's first characters, to recognise it by (null for keys made
+             *     before keys had names).
+             * @example bik_Zx8Qm2Lp
+             */
+            prefix?: string | null;
+            /**
+             * @description What the key may do: `read` (every GET), `write` (imports,
+             *     previews, re-sends, revocations, users, suppressions, and `read`),
+             *     `admin` (API keys and the account's settings, and `write`).
+             */
+            scopes: components["schemas"]["Scope"][];
+        };
+        /** @description The daily invitation budget when an import or re-send would pass it. */
+        BudgetProblem: {
+            /**
+             * Format: int64
+             * @description Invitations an account may queue in any 24 hours.
+             * @example 1000
+             */
+            limit: number;
+            /**
+             * Format: int64
+             * @description Left now (`limit - used`).
+             * @example 10
+             */
+            remaining: number;
+            /**
+             * Format: int64
+             * @description What this request would have queued.
+             * @example 25
+             */
+            requested: number;
+            /**
+             * Format: int64
+             * @description Queued in the last 24 hours.
+             * @example 990
+             */
+            used: number;
+        };
+        /**
+         * @description The daily invitation budget: invitations queued (by imports and
+         *     re-sends) in the last 24 hours against the account's limit.
+         */
+        BudgetView: {
+            /**
+             * Format: int64
+             * @description Invitations allowed per 24 hours (null: unlimited).
+             * @example 1000
+             */
+            daily_limit?: number | null;
+            /**
+             * Format: int64
+             * @description Left now (null: unlimited).
+             * @example 880
+             */
+            remaining?: number | null;
+            /**
+             * Format: int64
+             * @description Queued in the last 24 hours.
+             * @example 120
+             */
+            used: number;
         };
         /**
          * @description How many entries got each status. `entries` = `invalid` + `duplicate` +
@@ -588,6 +751,14 @@ export interface components {
             /** Format: int64 */
             suppressed: number;
         };
+        /** @description A key just made, with its secret: shown this once, never again. */
+        CreatedApiKey: components["schemas"]["ApiKeyView"] & {
+            /**
+             * @description The key: send it as `Authorization: Bearer <secret>`.
+             * @example bik_Zx8Qm2LpV0c3n5bT1yHk4wQe9rUa7sDf6gJ2hK8lM0o
+             */
+            secret: string;
+        };
         /** @description The dispatcher's state as `/readyz` shows it. */
         DispatchState: {
             cause?: components["schemas"]["PauseCauseName"] | null;
@@ -605,6 +776,8 @@ export interface components {
         };
         /** @description What an import would do (`dry_run=true`): nothing was written. */
         DryRunView: {
+            /** @description The account's daily invitation budget now. */
+            budget: components["schemas"]["BudgetView"];
             /** @description The counts the import would have. */
             counts: components["schemas"]["Counts"];
             /** @description Always true. */
@@ -619,6 +792,12 @@ export interface components {
              *     (the counts cover them all; the import's report lists every one).
              */
             entries_truncated: boolean;
+            /**
+             * @description Whether the import would fit the budget left (`counts.queued` at
+             *     most `budget.remaining`); one that does not is refused with 429
+             *     `invitation-budget-exceeded`.
+             */
+            within_budget: boolean;
         };
         /**
          * @description The status of one entry of an imported file. The first five are decided
@@ -807,6 +986,21 @@ export interface components {
             /** @example /imports/0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b */
             self: string;
         };
+        /** @description A key to make. */
+        NewApiKey: {
+            /**
+             * @description What the key is for: 1 to 100 characters, no control characters.
+             * @example CI uploader
+             */
+            name: string;
+            /**
+             * @description One or more of `read`, `write`, `admin` (a repeat counts once).
+             * @example [
+             *       "write"
+             *     ]
+             */
+            scopes: components["schemas"]["Scope"][];
+        };
         /**
          * @description A 503 from `/readyz`: a problem document that also carries the
          *     dispatcher's state.
@@ -843,6 +1037,7 @@ export interface components {
         PauseCauseName: "rate_limit" | "quota" | "configuration";
         /** @description A problem document (RFC 9457). */
         Problem: {
+            budget?: components["schemas"]["BudgetProblem"] | null;
             /** @description What went wrong this time, and what to do about it. */
             detail: string;
             /**
@@ -862,7 +1057,7 @@ export interface components {
          * @example /problems/invalid-cursor
          * @enum {string}
          */
-        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
+        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-key-name" | "/problems/invalid-scopes" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/insufficient-scope" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/last-admin-key" | "/problems/too-many-keys" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/rate-limited" | "/problems/too-many-imports" | "/problems/invitation-budget-exceeded" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
         /**
          * @description The email providers a dispatcher can send through.
          * @enum {string}
@@ -886,6 +1081,11 @@ export interface components {
          * @enum {string}
          */
         RunState: "running" | "paused" | "stopped";
+        /**
+         * @description One scope of an API key.
+         * @enum {string}
+         */
+        Scope: "read" | "write" | "admin";
         /**
          * @description Invitations a re-send left alone, as an import would have: the address
          *     is suppressed, belongs to a user, or has another open invitation.
@@ -1206,6 +1406,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -1285,6 +1527,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than 16 KiB (`body-too-large`) */
             413: {
                 headers: {
@@ -1314,6 +1575,609 @@ export interface operations {
                      *       "status": 415,
                      *       "title": "Unsupported media type",
                      *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_api_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApiKey"];
+            };
+        };
+        responses: {
+            /** @description The key, with its secret (shown only now) */
+            201: {
+                headers: {
+                    /** @description The key's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description Not a JSON object of `name` and `scopes`, a bad name, or no scopes (`invalid-key-name`, `invalid-scopes`, `invalid-json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not a JSON object of `name` and `scopes`, a bad name, or no scopes.",
+                     *       "status": 400,
+                     *       "title": "Invalid API key name",
+                     *       "type": "/problems/invalid-key-name"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The account has 100 keys already (`too-many-keys`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The account has 100 keys already.",
+                     *       "status": 409,
+                     *       "title": "Too many API keys",
+                     *       "type": "/problems/too-many-keys"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB (`body-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The body is larger than 16 KiB.",
+                     *       "status": 413,
+                     *       "title": "Request body too large",
+                     *       "type": "/problems/body-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A Content-Type other than application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A Content-Type other than application/json.",
+                     *       "status": 415,
+                     *       "title": "Unsupported media type",
+                     *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyView"];
+                };
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such key in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such key in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such key in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The account's last admin key (`last-admin-key`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The account's last admin key.",
+                     *       "status": 409,
+                     *       "title": "Last admin key",
+                     *       "type": "/problems/last-admin-key"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1436,6 +2300,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -1543,6 +2449,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An Idempotency-Key already used for another file (`idempotency-key-reused`) */
             409: {
                 headers: {
@@ -1606,6 +2531,29 @@ export interface operations {
                      *       "status": 422,
                      *       "title": "Not UTF-8 text",
                      *       "type": "/problems/invalid-encoding"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More invitations than the account's daily budget has left (`invitation-budget-exceeded`; `budget` says how many are left, nothing was stored), more uploads at once than MAX_CONCURRENT_IMPORTS_PER_ACCOUNT (`too-many-imports`), or past the key's request rate (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "More invitations than the account's daily budget has left.",
+                     *       "status": 429,
+                     *       "title": "Daily invitation budget exceeded",
+                     *       "type": "/problems/invitation-budget-exceeded"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1711,6 +2659,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The file is larger than MAX_UPLOAD_BYTES (`file-too-large`) */
             413: {
                 headers: {
@@ -1757,6 +2724,29 @@ export interface operations {
                      *       "status": 422,
                      *       "title": "Not UTF-8 text",
                      *       "type": "/problems/invalid-encoding"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More uploads at once than MAX_CONCURRENT_IMPORTS_PER_ACCOUNT (`too-many-imports`), or past the key's request rate (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "More uploads at once than MAX_CONCURRENT_IMPORTS_PER_ACCOUNT.",
+                     *       "status": 429,
+                     *       "title": "Too many uploads at once",
+                     *       "type": "/problems/too-many-imports"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1840,6 +2830,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
@@ -1852,6 +2861,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -1935,6 +2967,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
@@ -1947,6 +2998,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2037,6 +3111,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
@@ -2049,6 +3142,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2141,6 +3257,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
@@ -2153,6 +3288,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2236,6 +3394,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such import in this account (`not-found`) */
             404: {
                 headers: {
@@ -2248,6 +3425,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More invitations than the account's daily budget has left (`invitation-budget-exceeded`; nothing was queued), or past the key's request rate (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "More invitations than the account's daily budget has left.",
+                     *       "status": 429,
+                     *       "title": "Daily invitation budget exceeded",
+                     *       "type": "/problems/invitation-budget-exceeded"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2339,6 +3539,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -2417,6 +3659,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such invitation in this account (`not-found`) */
             404: {
                 headers: {
@@ -2446,6 +3707,29 @@ export interface operations {
                      *       "status": 409,
                      *       "title": "Not possible in this state",
                      *       "type": "/problems/invitation-state"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2529,6 +3813,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such invitation in this account (`not-found`) */
             404: {
                 headers: {
@@ -2558,6 +3861,29 @@ export interface operations {
                      *       "status": 409,
                      *       "title": "Address suppressed",
                      *       "type": "/problems/invitation-suppressed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More invitations than the account's daily budget has left (`invitation-budget-exceeded`; nothing was queued), or past the key's request rate (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "More invitations than the account's daily budget has left.",
+                     *       "status": 429,
+                     *       "title": "Daily invitation budget exceeded",
+                     *       "type": "/problems/invitation-budget-exceeded"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2736,6 +4062,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -2812,6 +4180,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The address is not suppressed in this account (`not-suppressed`) */
             404: {
                 headers: {
@@ -2824,6 +4211,29 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not suppressed",
                      *       "type": "/problems/not-suppressed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2909,6 +4319,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -2988,6 +4440,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than 2 MiB (`body-too-large`) */
             413: {
                 headers: {
@@ -3017,6 +4488,29 @@ export interface operations {
                      *       "status": 415,
                      *       "title": "Unsupported media type",
                      *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
