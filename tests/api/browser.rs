@@ -10,6 +10,12 @@ use std::process::Command;
 /// Runs `node tests/browser/<script>` with `env`, panicking with its output
 /// unless it exits 0. Returns its stdout (scripts print what they saw as JSON).
 pub fn run_script(script: &str, env: &[(&str, String)]) -> String {
+    // One browser at a time: two Chromiums on a 2-core machine starve each
+    // other's pages.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").exists(),

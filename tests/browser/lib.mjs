@@ -16,7 +16,15 @@ export async function launch() {
     executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     headless: true,
     // CI runs as root, where Chromium refuses its sandbox.
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    // The rest keep a busy machine from starving a page's animation frames
+    // (Playwright waits for two frames before it clicks).
+    args: [
+      "--no-sandbox",
+      "--disable-dev-shm-usage",
+      "--disable-renderer-backgrounding",
+      "--disable-background-timer-throttling",
+      "--disable-backgrounding-occluded-windows",
+    ],
   });
 }
 
@@ -46,4 +54,23 @@ export function check(condition, message) {
   if (!condition) {
     throw new Error(`check failed: ${message}`);
   }
+}
+
+/**
+ * Opens a Swagger UI operation (its summary row), and waits for its body.
+ * A click waits for the row to be visible and still; on a loaded machine
+ * that wait has timed out after a reload (CI, once), so after 10 s the
+ * click event is sent to the row directly, as a user's click would be.
+ */
+export async function expandOperation(operation) {
+  const summary = operation.locator(".opblock-summary").first();
+  await summary.scrollIntoViewIfNeeded();
+  try {
+    await summary.click({ timeout: 10_000 });
+  } catch (error) {
+    if (error.name !== "TimeoutError") throw error;
+    console.error(`clicking ${await operation.getAttribute("id")} timed out; dispatching the click`);
+    await summary.dispatchEvent("click");
+  }
+  await operation.locator(".opblock-body").first().waitFor();
 }

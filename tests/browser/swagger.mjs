@@ -6,7 +6,7 @@
 //
 // Env: BASE_URL, API_KEY, FRONTEND_PORT. Prints what it saw as JSON.
 import { createServer } from "node:http";
-import { launch, shotPath, check } from "./lib.mjs";
+import { launch, shotPath, check, expandOperation } from "./lib.mjs";
 
 const base = process.env.BASE_URL;
 const key = process.env.API_KEY;
@@ -33,7 +33,7 @@ try {
 
   // Upload from "Try it out": only the file is given.
   const upload = page.locator("#operations-imports-create_import");
-  await upload.locator(".opblock-summary").click();
+  await expandOperation(upload);
   const prefilled = await upload
     .locator(".opblock-section-request-body input:not([type=file]):not([type=checkbox]), .opblock-section-request-body textarea, .parameters input:not([type=checkbox])")
     .evaluateAll((inputs) => inputs.map((i) => ({ name: i.closest("tr")?.dataset.paramName ?? i.placeholder, value: i.value })).filter((i) => i.value !== ""));
@@ -56,14 +56,14 @@ try {
   await page.screenshot({ path: shotPath("swagger-upload.png"), fullPage: false });
 
   // The key survives a reload.
-  await page.reload();
+  await page.reload({ waitUntil: "networkidle" });
   await page.locator("button.authorize").first().waitFor();
   seen.authorized_after_reload = await page.evaluate(() => localStorage.getItem("authorized") !== null);
   check(seen.authorized_after_reload, "authorization lost on reload");
 
   // The report as JSON, with a page size typed in.
   const report = page.locator("#operations-imports-get_import_report");
-  await report.locator(".opblock-summary").click();
+  await expandOperation(report);
   await report.locator('tr[data-param-name="id"] input').fill(body.id);
   await report.locator('tr[data-param-name="limit"] input').fill("2");
   await report.locator("button.execute").click();
@@ -75,7 +75,7 @@ try {
 
   // The CSV, downloaded from the page.
   const csv = page.locator("#operations-imports-get_import_report_csv");
-  await csv.locator(".opblock-summary").click();
+  await expandOperation(csv);
   await csv.locator('tr[data-param-name="id"] input').fill(body.id);
   await csv.locator("button.execute").click();
   const csvStatus = (await csv.locator(".live-responses-table tr.response .response-col_status").first().innerText()).trim();
