@@ -40,6 +40,11 @@ pub struct AppState {
     pub import_slots: Arc<api::quota::ImportSlots>,
     /// What one account and one key may do.
     pub limits: crate::config::LimitsConfig,
+    /// Whether short reads may run on the HTTP workers (SQLite: see
+    /// [`api::read`]).
+    pub inline_reads: bool,
+    /// This server's OpenAPI document, as served at `/openapi.json`.
+    pub openapi_json: actix_web::web::Bytes,
 }
 
 /// How many largest webhook bodies may be read at once.
@@ -107,6 +112,10 @@ impl Application {
                 config.limits.max_concurrent_imports_per_account,
             )),
             limits: config.limits.clone(),
+            inline_reads: matches!(*pool.get()?, crate::db::DbConnection::Sqlite(_)),
+            openapi_json: api::openapi::document(&config.allowed_redirect_origins)
+                .to_pretty_json()?
+                .into(),
         });
         let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
         let max_connections = connection_cap(config.max_connections);

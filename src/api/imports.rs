@@ -4,7 +4,7 @@ use super::auth::Authenticated;
 use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::ProblemType;
-use super::{blocking, upload, ApiError, Problem};
+use super::{blocking, read, upload, ApiError, Problem};
 use crate::db::budget::{self, Budget};
 use crate::db::imports::{self, Created, Preview, Upload};
 use crate::db::now;
@@ -330,7 +330,7 @@ pub async fn list_imports(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before) = params.page('i')?;
     let account_id = auth.0.id;
-    let page = blocking(&state, move |conn| {
+    let page = read(&state, move |conn| {
         Ok(imports::history(
             conn,
             &account_id,
@@ -405,7 +405,7 @@ pub async fn find(
     account_id: String,
     id: String,
 ) -> Result<crate::db::models::Import, ApiError> {
-    blocking(state, move |conn| {
+    read(state, move |conn| {
         Ok(imports::find(conn, &account_id, &id)?)
     })
     .await?

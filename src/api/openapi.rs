@@ -418,17 +418,12 @@ pub fn json() -> Result<String, serde_json::Error> {
     document(&[]).to_pretty_json()
 }
 
-/// The OpenAPI document of this server.
+/// The OpenAPI document of this server (built once, at start).
 #[get("/openapi.json")]
 pub async fn spec(state: actix_web::web::Data<crate::startup::AppState>) -> HttpResponse {
-    match document(&state.allowed_redirect_origins).to_pretty_json() {
-        Ok(body) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(body),
-        Err(error) => {
-            actix_web::ResponseError::error_response(&super::ApiError::Internal(error.into()))
-        }
-    }
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
 }
 
 /// Swagger UI over the served document (its assets are built in).

@@ -6,9 +6,9 @@ use super::imports::find;
 use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
-use super::{blocking, ApiError, Problem};
+use super::{read, ApiError, Problem};
 use crate::db::models::Entry;
-use crate::db::{reports, Pool};
+use crate::db::{imports, reports, Pool};
 use crate::domain::email::InvalidReason;
 use crate::domain::EntryStatus;
 use crate::startup::AppState;
@@ -85,16 +85,12 @@ pub async fn get_import_report(
         .as_deref()
         .map(pagination::decode_position)
         .transpose()?;
-    let import = find(&state, auth.0.id, id.into_inner()).await?;
-    let import_id = import.id.clone();
-    let rows = blocking(&state, move |conn| {
-        Ok(reports::page(
-            conn,
-            &import_id,
-            &statuses,
-            after.unwrap_or(0),
-            limit + 1,
-        )?)
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let (import, rows) = read(&state, move |conn| {
+        let import =
+            imports::find(conn, &account_id, &id)?.ok_or_else(|| ApiError::not_found("import"))?;
+        let rows = reports::page(conn, &import.id, &statuses, after.unwrap_or(0), limit + 1)?;
+        Ok((import, rows))
     })
     .await?;
     let (rows, next_cursor) = pagination::next_page(rows, limit, 'p', |e| e.position.to_string());

@@ -28,7 +28,7 @@ use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -203,6 +203,25 @@ fn sqlite_multithread() {
     });
 }
 
+/// The compile options `.cargo/config.toml` gives the bundled SQLite that
+/// this build's SQLite lacks.
+pub fn missing_sqlite_options(conn: &mut DbConnection) -> QueryResult<Vec<&'static str>> {
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    let have: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+        .load::<CompileOption>(conn)?
+        .into_iter()
+        .map(|o| o.compile_options)
+        .collect();
+    Ok(["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"]
+        .into_iter()
+        .filter(|option| !have.iter().any(|h| h == option))
+        .collect())
+}
+
 /// Builds the pool for `url` (connections are opened lazily but one is
 /// checked at once, so a wrong URL fails at start).
 pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
@@ -216,11 +235,24 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(timeout)
+        // A SQLite connection is a file handle in this process: it cannot
+        // go stale, so it is not tested with a query on every checkout. A
+        // PostgreSQL one can (a restarted server), and is.
+        .test_on_check_out(url.is_postgres())
         .build(Manager {
             url: url.clone(),
             statement_timeout: settings.statement_timeout,
             wal_limit_bytes: settings.wal_limit_bytes,
         })?;
+    if !url.is_postgres() {
+        let missing = missing_sqlite_options(&mut *pool.get()?)?;
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "SQLite was built without the options .cargo/config.toml sets; reads are slower"
+            );
+        }
+    }
     Ok(pool)
 }
 

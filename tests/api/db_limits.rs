@@ -114,3 +114,14 @@ async fn a_request_behind_a_lock_answers_503_after_the_statement_timeout(backend
     assert_eq!(ready.status(), 200);
     assert_eq!(add_user().await.expect("response").status(), 200);
 }
+
+/// The bundled SQLite is built as `.cargo/config.toml` says: statements are
+/// not compiled again whenever a bound LIMIT changes, and allocations take
+/// no global lock (issue 12's read path depends on both).
+#[tokio::test]
+async fn sqlite_is_built_for_cached_statements_and_unlocked_allocations() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut conn = app.pool.get().expect("connection");
+    let missing = bulk_invite::db::missing_sqlite_options(&mut conn).expect("compile options");
+    assert_eq!(missing, Vec::<&str>::new());
+}
