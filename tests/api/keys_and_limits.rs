@@ -21,6 +21,7 @@ both_backends!(
     a_resend_counts_against_the_budget,
     the_request_rate_per_key_is_announced_and_enforced,
     uploads_at_once_per_account_are_bounded,
+    the_command_line_makes_lists_and_revokes_keys_and_sets_budgets,
 );
 
 async fn send(app: &TestApp, key: &str, method: Method, path: &str) -> Response {
@@ -467,4 +468,99 @@ async fn uploads_at_once_per_account_are_bounded(backend: Backend) {
     let account: Value = app.get("/account").await.json().await.unwrap();
     assert_eq!(account["limits"]["concurrent_imports"], 1);
     assert_eq!(account["usage"]["imports_in_flight"], 0);
+}
+
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bulk-invite"))
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "error")
+        .args(args)
+        .output()
+        .expect("bulk-invite runs")
+}
+
+async fn the_command_line_makes_lists_and_revokes_keys_and_sets_budgets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account: Value = app.get("/account").await.json().await.unwrap();
+    let id = account["id"].as_str().unwrap().to_owned();
+
+    let made = cli(
+        &app,
+        &[
+            "accounts",
+            "keys",
+            "create",
+            &id,
+            "--name",
+            "CLI key",
+            "--scopes",
+            "read,write",
+        ],
+    );
+    assert!(made.status.success(), "{made:?}");
+    let stdout = String::from_utf8(made.stdout).unwrap();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("API key (shown only once): "))
+        .unwrap_or_else(|| panic!("no key in {stdout}"))
+        .to_owned();
+    assert_eq!(app.get_as(&secret, "/imports").await.status(), 200);
+    assert_problem(
+        app.get_as(&secret, "/api-keys").await,
+        403,
+        "insufficient-scope",
+    )
+    .await;
+
+    let listed = cli(&app, &["accounts", "keys", "list", &id]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let line = listed
+        .lines()
+        .find(|l| l.contains("CLI key"))
+        .unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert!(line.contains("[read write]"), "{line}");
+    assert!(!listed.contains(&secret));
+    let key_id = line.split_whitespace().next().unwrap().to_owned();
+
+    // Revoked by another process: this server stops taking the key within
+    // the 10 s it trusts a key it has looked up.
+    let revoked = cli(&app, &["accounts", "keys", "revoke", &id, &key_id]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    let started = std::time::Instant::now();
+    wait_until(Duration::from_secs(15), || async {
+        (app.get_as(&secret, "/imports").await.status() == 401).then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(11),
+        "{:?}",
+        started.elapsed()
+    );
+    let admin_id = listed
+        .lines()
+        .find(|l| l.contains("[admin]"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let last = cli(&app, &["accounts", "keys", "revoke", &id, &admin_id]);
+    assert!(!last.status.success());
+    assert!(String::from_utf8_lossy(&last.stderr).contains("last admin key"));
+
+    // The budget: a number, 0 for unlimited, or the server's default.
+    for (value, shown) in [
+        ("5", json!(5)),
+        ("0", Value::Null),
+        ("default", Value::Null),
+    ] {
+        let set = cli(&app, &["accounts", "budget", &id, value]);
+        assert!(set.status.success(), "{set:?}");
+        let account: Value = app.get("/account").await.json().await.unwrap();
+        assert_eq!(account["limits"]["daily_invitations"], shown, "{value}");
+    }
+    for bad in [
+        ["accounts", "budget", &id, "-3"],
+        ["accounts", "budget", "no-such-id", "5"],
+    ] {
+        assert!(!cli(&app, &bad).status.success(), "{bad:?}");
+    }
 }
