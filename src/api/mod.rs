@@ -115,10 +115,7 @@ where
     T: Send + 'static,
 {
     let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    web::block(move || crate::db::with_pooled(&pool, f))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
 }

@@ -195,10 +195,8 @@ fn stream_csv(
         let mut chunk = csv_chunk(&[], true);
         let mut after = 0;
         loop {
-            let page = pool.get().map_err(ApiError::from).and_then(|mut conn| {
-                Ok(reports::page(
-                    &mut conn, &import_id, &statuses, after, CSV_PAGE,
-                )?)
+            let page = crate::db::with_pooled(&pool, |conn| {
+                Ok::<_, ApiError>(reports::page(conn, &import_id, &statuses, after, CSV_PAGE)?)
             });
             let rows = match page {
                 Ok(rows) => rows,

@@ -154,9 +154,39 @@ impl r2d2::ManageConnection for Manager {
             .map_err(Self::Error::QueryError)
     }
 
+    /// Whether [`with_pooled`] found this connection dead after a failure
+    /// on this thread (connections are not tested on every checkout).
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+        LOST.with(|lost| lost.replace(false))
     }
+}
+
+thread_local! {
+    /// Set when the connection about to go back to the pool no longer
+    /// answers; read (and cleared) by [`Manager::has_broken`] as it goes back.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on a connection of the pool. Connections are not tested with
+/// a query each time they are checked out (a round trip per request on
+/// PostgreSQL); instead, after `f` fails, the connection is asked `SELECT
+/// 1`, and one that does not answer (a restarted server, a cut network) is
+/// dropped instead of going back to the pool.
+pub fn with_pooled<T, E>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<r2d2::Error>,
+{
+    let mut conn = pool.get()?;
+    let result = f(&mut conn);
+    if result.is_err() && conn.batch_execute("SELECT 1").is_err() {
+        LOST.with(|lost| lost.set(true));
+    }
+    // `conn` goes back to the pool here, on this thread, after the flag.
+    drop(conn);
+    result
 }
 
 /// How the pool is sized and how long a caller waits for a connection.
@@ -235,10 +265,9 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(timeout)
-        // A SQLite connection is a file handle in this process: it cannot
-        // go stale, so it is not tested with a query on every checkout. A
-        // PostgreSQL one can (a restarted server), and is.
-        .test_on_check_out(url.is_postgres())
+        // Not a query per checkout: `with_pooled` drops a connection found
+        // dead after a failure.
+        .test_on_check_out(false)
         .build(Manager {
             url: url.clone(),
             statement_timeout: settings.statement_timeout,

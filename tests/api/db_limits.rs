@@ -125,3 +125,47 @@ async fn sqlite_is_built_for_cached_statements_and_unlocked_allocations() {
     let missing = bulk_invite::db::missing_sqlite_options(&mut conn).expect("compile options");
     assert_eq!(missing, Vec::<&str>::new());
 }
+
+/// Connections are not tested on every checkout; when the server drops
+/// them all (a restart, a failover), each dead one is found after the
+/// request it fails and replaced, so the pool heals instead of answering
+/// 503 forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_database_dropped_are_replaced() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    // Every pooled connection is open and idle.
+    let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    let mut conn = diesel::PgConnection::establish(&admin).expect("admin connection");
+    conn.batch_execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .expect("terminate");
+
+    let mut refused = 0;
+    for _ in 0..20 {
+        match app.get("/imports").await.status().as_u16() {
+            200 => break,
+            503 => refused += 1,
+            other => panic!("answered {other}"),
+        }
+    }
+    assert!(
+        refused <= 6,
+        "{refused} requests refused (the pool holds 6)"
+    );
+    for _ in 0..20 {
+        assert_eq!(app.get("/imports").await.status(), 200);
+    }
+}

@@ -308,6 +308,6 @@ impl Dispatcher {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+        tokio::task::spawn_blocking(move || crate::db::with_pooled(&pool, f)).await?
     }
 }
