@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 const STYLE: &str = include_str!("templates/style.css");
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 7] = [
     ("en/layout.html", include_str!("templates/en/layout.html")),
     (
         "en/invitation.html",
@@ -29,7 +29,6 @@ const BUILT_IN: [(&str, &str); 8] = [
         include_str!("templates/en/accepted.html"),
     ),
     ("en/refused.html", include_str!("templates/en/refused.html")),
-    ("de/layout.html", include_str!("templates/de/layout.html")),
     (
         "de/invitation.html",
         include_str!("templates/de/invitation.html"),
