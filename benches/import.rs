@@ -289,12 +289,7 @@ impl Row {
 async fn run_one(bin: &Path, backend: &Backend, file: &ImportFile) -> Result<Row> {
     let dir = tempfile::tempdir().context("cannot make a temp dir")?;
     let database = Database::create(backend, dir.path()).context("cannot create the database")?;
-    let mut server = Server::start_with_env(
-        bin,
-        database.url(),
-        dir.path(),
-        &[("SERVE_DISPATCHER", "false")],
-    )?;
+    let mut server = Server::start_without_dispatcher(bin, database.url(), dir.path())?;
     let result = measure(&server, file).await;
     server.stop();
     let m = result.with_context(|| format!("server log: {}", server.log_tail()))?;
