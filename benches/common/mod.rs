@@ -252,6 +252,12 @@ impl Server {
         Server::start_with_env(bin, database_url, dir, &[])
     }
 
+    /// Like [`Server::start`], without the dispatcher: every invitation an
+    /// import writes stays queued, as the import left it.
+    pub fn start_without_dispatcher(bin: &Path, database_url: &str, dir: &Path) -> Result<Server> {
+        Server::start_with_env(bin, database_url, dir, &[("SERVE_DISPATCHER", "false")])
+    }
+
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(
         bin: &Path,

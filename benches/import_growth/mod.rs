@@ -57,12 +57,7 @@ pub fn run(bin: &std::path::Path, backends: &[Backend], size: usize) -> Result<(
         );
         let dir = tempfile::tempdir().context("cannot make a temp dir")?;
         let database = Database::create(backend, dir.path())?;
-        let mut server = Server::start_with_env(
-            bin,
-            database.url(),
-            dir.path(),
-            &[("SERVE_DISPATCHER", "false")],
-        )?;
+        let mut server = Server::start_without_dispatcher(bin, database.url(), dir.path())?;
         let result = runtime
             .block_on(measure(&server, backend.name(), size))
             .with_context(|| format!("server log: {}", server.log_tail()));

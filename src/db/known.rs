@@ -18,14 +18,43 @@ use diesel::sqlite::Sqlite;
 /// would see had it read the whole account at that moment.
 #[tracing::instrument(skip(conn, keys), fields(keys = keys.len()))]
 pub fn lookup(conn: &mut DbConnection, account_id: &str, keys: &[&str]) -> QueryResult<Known> {
+    lookup_of(conn, account_id, keys, Ask::All)
+}
+
+/// Like [`lookup`], without the open invitations (`pending` stays empty):
+/// for a writer that lets the index of open invitations turn those away
+/// as it inserts (see `imports`).
+pub fn lookup_people(
+    conn: &mut DbConnection,
+    account_id: &str,
+    keys: &[&str],
+) -> QueryResult<Known> {
+    lookup_of(conn, account_id, keys, Ask::People)
+}
+
+/// What [`lookup_of`] asks about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Users, suppressions and open invitations.
+    All,
+    /// Users and suppressions only.
+    People,
+}
+
+fn lookup_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    keys: &[&str],
+    ask: Ask,
+) -> QueryResult<Known> {
     let mut known = Known::default();
     if keys.is_empty() {
         return Ok(known);
     }
     let now = now();
     let [users, suppressed, pending] = match conn {
-        DbConnection::Sqlite(c) => sqlite_lookup(c, account_id, keys, now)?,
-        DbConnection::Pg(c) => pg_lookup(c, account_id, keys, now)?,
+        DbConnection::Sqlite(c) => sqlite_lookup(c, account_id, keys, now, ask)?,
+        DbConnection::Pg(c) => pg_lookup(c, account_id, keys, now, ask)?,
     };
     add(&mut known.users, users);
     add(&mut known.suppressed, suppressed);
@@ -43,6 +72,7 @@ fn pg_lookup(
     account_id: &str,
     keys: &[&str],
     now: NaiveDateTime,
+    ask: Ask,
 ) -> QueryResult<[Vec<String>; 3]> {
     #[derive(QueryableByName)]
     struct Key {
@@ -73,7 +103,10 @@ fn pg_lookup(
     Ok([
         run(probe("users", ""), None)?,
         run(probe("suppressions", ""), None)?,
-        run(probe("invitations", open), Some(now))?,
+        match ask {
+            Ask::All => run(probe("invitations", open), Some(now))?,
+            Ask::People => Vec::new(),
+        },
     ])
 }
 
@@ -87,6 +120,7 @@ fn sqlite_lookup(
     account_id: &str,
     keys: &[&str],
     now: NaiveDateTime,
+    ask: Ask,
 ) -> QueryResult<[Vec<String>; 3]> {
     let keys = serde_json::to_string(keys)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
@@ -99,7 +133,10 @@ fn sqlite_lookup(
     Ok([
         lookup("users", None).load(conn)?,
         lookup("suppressions", None).load(conn)?,
-        lookup("invitations", Some(now)).load(conn)?,
+        match ask {
+            Ask::All => lookup("invitations", Some(now)).load(conn)?,
+            Ask::People => Vec::new(),
+        },
     ])
 }
 

@@ -1,0 +1,131 @@
+//! The database's own bulk path for the rows an import just wrote (issue
+//! 12, point 3): how long the database itself takes to write the very same
+//! rows into a fresh database of the same schema, so an import's time can
+//! be read as a multiple of what the database could do at best.
+//!
+//! - SQLite: a fresh file migrated by `bulk-invite migrate` (so the same
+//!   tables, indexes and page size), opened with the server's settings
+//!   (WAL, `synchronous = NORMAL`, the import's page cache), the import's
+//!   file attached, and one transaction of `INSERT INTO t SELECT * FROM
+//!   src.t` for the import's row, its entries and its invitations.
+//! - PostgreSQL: the three tables' rows of the import written to files with
+//!   `psql \copy ... TO`, a fresh database migrated the same way, and one
+//!   `psql --single-transaction` of `\copy t FROM file` (`COPY FROM STDIN`)
+//!   per table.
+//!
+//! The account's row is copied before the clock starts (it is not the
+//! import's to write). The source stays as the import left it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{ensure, Context, Result};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, SqliteConnection};
+
+use super::common::{Backend, Database};
+
+/// The tables an import writes, in the order they are copied.
+const TABLES: [&str; 3] = ["imports", "import_entries", "invitations"];
+
+/// Seconds the database's own bulk path takes to write the rows of the
+/// database `source` (which the import just wrote) into a fresh database
+/// of the same schema; `dir` holds the scratch files.
+pub fn measure(bin: &Path, backend: &Backend, source: &Database, dir: &Path) -> Result<f64> {
+    let target = Database::create(backend, &dir.join("floor"))?;
+    migrate(bin, target.url())?;
+    match backend {
+        Backend::Sqlite => sqlite(sqlite_path(source.url()), sqlite_path(target.url())),
+        Backend::Postgres { .. } => postgres(source.url(), target.url(), dir),
+    }
+}
+
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+}
+
+/// `bulk-invite migrate` on `url`: the schema the server would make.
+fn migrate(bin: &Path, url: &str) -> Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(parent) = Path::new(path).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    let output = Command::new(bin)
+        .arg("migrate")
+        .env("DATABASE_URL", url)
+        .output()
+        .context("cannot run bulk-invite migrate")?;
+    ensure!(
+        output.status.success(),
+        "bulk-invite migrate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+fn sqlite(source: &str, target: &str) -> Result<f64> {
+    let mut conn = SqliteConnection::establish(target)?;
+    // The server's connection settings and the page cache an import uses.
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+    )?;
+    conn.batch_execute(&format!(
+        "ATTACH DATABASE '{}' AS src; INSERT INTO accounts SELECT * FROM src.accounts;",
+        source.replace('\'', "''")
+    ))?;
+    let copies: String = TABLES
+        .iter()
+        .map(|t| format!("INSERT INTO main.{t} SELECT * FROM src.{t};"))
+        .collect();
+    let started = Instant::now();
+    conn.batch_execute(&format!("BEGIN IMMEDIATE; {copies} COMMIT;"))?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn postgres(source: &str, target: &str, dir: &Path) -> Result<f64> {
+    let file = |table: &str| dir.join(format!("floor-{table}.copy"));
+    let export: String = std::iter::once("accounts")
+        .chain(TABLES)
+        .map(|t| format!("\\copy {t} TO '{}'\n", file(t).display()))
+        .collect();
+    psql(source, &export, dir.join("export.sql"))?;
+    psql(
+        target,
+        &format!("\\copy accounts FROM '{}'\n", file("accounts").display()),
+        dir.join("account.sql"),
+    )?;
+    let copies: String = TABLES
+        .iter()
+        .map(|t| format!("\\copy {t} FROM '{}'\n", file(t).display()))
+        .collect();
+    let started = Instant::now();
+    psql(target, &copies, dir.join("copy.sql"))?;
+    let secs = started.elapsed().as_secs_f64();
+    for table in TABLES.iter().chain(&["accounts"]) {
+        let _ = std::fs::remove_file(file(table));
+    }
+    Ok(secs)
+}
+
+/// Runs `script` with psql on `url` in one transaction, stopping at the
+/// first error.
+fn psql(url: &str, script: &str, path: std::path::PathBuf) -> Result<()> {
+    std::fs::write(&path, script)?;
+    let output = Command::new("psql")
+        .args(["-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"])
+        .arg("-d")
+        .arg(url)
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .context("cannot run psql (PostgreSQL's client)")?;
+    ensure!(
+        output.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
