@@ -120,6 +120,11 @@ impl Application {
         .listen(listener)?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(checkpoint_until_stopped(pool.clone(), stopped.clone()));
+        tokio::spawn(crate::retention::sweep_until_stopped(
+            pool.clone(),
+            config.retention,
+            stopped.clone(),
+        ));
         let dispatcher = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(stopped)));
         Ok(Application {
             address,

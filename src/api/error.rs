@@ -104,10 +104,12 @@ problem_types! {
     InvitationSuppressed = "invitation-suppressed", 409, "Address suppressed";
     ExistingUser = "existing-user", 409, "Already a user";
     AlreadyInvited = "already-invited", 409, "Already invited";
+    ImportBusy = "import-busy", 409, "Import being sent";
     InvitationExpired = "invitation-expired", 410, "Invitation expired";
     InvitationRevoked = "invitation-revoked", 410, "Invitation revoked";
     InvitationUsed = "invitation-used", 410, "Invitation already used";
     InvitationUnavailable = "invitation-unavailable", 410, "Invitation unavailable";
+    ImportErased = "import-erased", 410, "Import erased";
     FileTooLarge = "file-too-large", 413, "File too large";
     BodyTooLarge = "body-too-large", 413, "Request body too large";
     FieldTooLarge = "field-too-large", 413, "Form field too large";

@@ -2,13 +2,14 @@
 //! queued, or send again what failed or expired.
 
 use super::auth::Authenticated;
-use super::imports::find as find_import;
+use super::imports::{find as find_import, find_with_report};
 use super::views::ImportView;
-use super::{blocking, ApiError, Problem};
+use super::{blocking, ApiError, Problem, ProblemType};
+use crate::db::erase::{self, Erased};
 use crate::db::lifecycle::Target;
 use crate::db::{now, resend, revoke};
 use crate::startup::AppState;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{delete, post, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -73,6 +74,7 @@ pub async fn cancel_import(
         (status = 200, description = "What the resend did", body = ImportAction),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The import was erased: nothing is left to send (`import-erased`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -84,7 +86,8 @@ pub async fn resend_import(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
-    find_import(&state, account_id.clone(), id.clone()).await?;
+    // An erased import has no addresses left to send to.
+    find_with_report(&state, account_id.clone(), id.clone()).await?;
     let resent = blocking(&state, {
         let (account_id, id) = (account_id.clone(), id.clone());
         move |conn| {
@@ -110,6 +113,49 @@ pub async fn resend_import(
         unconfirmed: None,
         skipped: Some(resent.skipped.into()),
     }))
+}
+
+/// Erase an import: its report entries are deleted, and its invitations
+/// keep their states and times (the counts stay exactly as they were) but
+/// lose their addresses and the provider's error text. Invitations still
+/// open (queued, sent or delivered) are revoked first: nothing more is
+/// sent, and their links answer 410 "revoked" without naming anyone. The
+/// import stays in the history with `erased_at` set; its report answers 410
+/// `import-erased`. Erasing an erased import is a 204 again. While a
+/// dispatcher is handing some of its invitations to the provider (or has
+/// yet to learn whether an earlier try reached it) nothing is changed and
+/// the answer is 409 `import-busy`: try again a few seconds later.
+#[utoipa::path(
+    delete, path = "/imports/{id}", tag = "imports",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 204, description = "Erased (now or before)"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Some of its invitations are being handed to the provider right now; nothing was changed (`import-busy`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[delete("/imports/{id}")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn erase_import(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let erased = blocking(&state, move |conn| {
+        Ok(erase::erase(conn, &account_id, &id, now())?)
+    })
+    .await?;
+    match erased {
+        Erased::Done => Ok(HttpResponse::NoContent().finish()),
+        Erased::NotFound => Err(ApiError::not_found("import")),
+        Erased::Busy => Err(ApiError::problem(
+            ProblemType::ImportBusy,
+            "Some invitations of this import are being handed to the email provider right now; nothing was erased. Try again in a few seconds.",
+        )),
+    }
 }
 
 /// What a bulk action on an import did.

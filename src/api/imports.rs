@@ -402,6 +402,27 @@ pub async fn find(
     .ok_or_else(|| ApiError::not_found("import"))
 }
 
+/// Finds an import of the account whose report is still kept: 404 when
+/// there is none, 410 `import-erased` once it was erased.
+pub async fn find_with_report(
+    state: &AppState,
+    account_id: String,
+    id: String,
+) -> Result<crate::db::models::Import, ApiError> {
+    let import = find(state, account_id, id).await?;
+    match import.erased_at {
+        None => Ok(import),
+        Some(at) => Err(ApiError::problem(
+            ProblemType::ImportErased,
+            format!(
+                "The report of this import and its invitees' addresses were erased at {}; its counts remain at /imports/{}.",
+                at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                import.id
+            ),
+        )),
+    }
+}
+
 /// A multipart upload (for the OpenAPI document): the file. The options
 /// are query parameters; a multipart form may carry them as fields too (as
 /// `curl -F message=...` sends them), and a value sent both ways with a

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod address_rule;
 mod checkpoint;
 pub mod dispatch;
+pub mod erase;
 pub mod events;
 pub mod imports;
 pub mod invitations;

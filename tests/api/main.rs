@@ -33,6 +33,7 @@ mod lifecycle;
 mod migrations;
 mod reports;
 mod resend_rules;
+mod retention;
 mod tricky_files;
 mod users;
 mod wal_bound;

@@ -126,7 +126,19 @@ export interface paths {
         get: operations["get_import"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase an import: its report entries are deleted, and its invitations
+         *     keep their states and times (the counts stay exactly as they were) but
+         *     lose their addresses and the provider's error text. Invitations still
+         *     open (queued, sent or delivered) are revoked first: nothing more is
+         *     sent, and their links answer 410 "revoked" without naming anyone. The
+         *     import stays in the history with `erased_at` set; its report answers 410
+         *     `import-erased`. Erasing an erased import is a 204 again. While a
+         *     dispatcher is handing some of its invitations to the provider (or has
+         *     yet to learn whether an earlier try reached it) nothing is changed and
+         *     the answer is 409 `import-busy`: try again a few seconds later.
+         */
+        delete: operations["erase_import"];
         options?: never;
         head?: never;
         patch?: never;
@@ -373,6 +385,27 @@ export interface paths {
          */
         post: operations["add_users"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member of the account. Later imports no longer skip the
+         *     address (it may be invited again); what earlier imports recorded stays.
+         *     Removing a user that is not there (any more) is a 404.
+         */
+        delete: operations["delete_user"];
         options?: never;
         head?: never;
         patch?: never;
@@ -722,6 +755,13 @@ export interface components {
              */
             created_at: string;
             /**
+             * Format: date-time
+             * @description When the import was erased (`DELETE /imports/{id}`, or the
+             *     `REPORT_RETENTION_DAYS` sweep): its report and its invitees'
+             *     addresses are gone, its counts stay. Null until then.
+             */
+            erased_at?: string | null;
+            /**
              * @description The uploaded file's name, when the client sent one.
              * @example team.txt
              */
@@ -862,7 +902,7 @@ export interface components {
          * @example /problems/invalid-cursor
          * @enum {string}
          */
-        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
+        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/import-busy" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/import-erased" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
         /**
          * @description The email providers a dispatcher can send through.
          * @enum {string}
@@ -1878,6 +1918,116 @@ export interface operations {
             };
         };
     };
+    erase_import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The import's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Erased (now or before) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such import in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Some of its invitations are being handed to the provider right now; nothing was changed (`import-busy`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Some of its invitations are being handed to the provider right now; nothing was changed.",
+                     *       "status": 409,
+                     *       "title": "Import being sent",
+                     *       "type": "/problems/import-busy"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     cancel_import: {
         parameters: {
             query?: never;
@@ -2054,6 +2204,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: its counts remain at `/imports/{id}`, its entries are gone.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -2158,6 +2325,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: its counts remain at `/imports/{id}`, its entries are gone.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is busy or out of reach (`unavailable`) */
             503: {
                 headers: {
@@ -2248,6 +2432,23 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The import was erased: nothing is left to send (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: nothing is left to send.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -3017,6 +3218,99 @@ export interface operations {
                      *       "status": 415,
                      *       "title": "Unsupported media type",
                      *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such user in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such user in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
