@@ -2,7 +2,7 @@
 //! queued, or send again what failed or expired.
 
 use super::auth::Authenticated;
-use super::imports::{find as find_import, find_with_report};
+use super::imports::{find as find_import, find_with_report, not_the_preview};
 use super::views::ImportView;
 use super::{blocking, ApiError, Problem, ProblemType};
 use crate::db::erase::{self, Erased};
@@ -136,7 +136,8 @@ pub async fn resend_import(
     ),
     security(("api_key" = []))
 )]
-#[delete("/imports/{id}")]
+// Like `GET /imports/{id}`: `/imports/preview` is a path of its own.
+#[delete("/imports/{id}", guard = "not_the_preview")]
 #[tracing::instrument(skip_all, fields(account = %auth.0.id))]
 pub async fn erase_import(
     state: web::Data<AppState>,

@@ -385,7 +385,7 @@ pub async fn get_import(
     Ok(HttpResponse::Ok().json(ImportView::from(import)))
 }
 
-fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
+pub(crate) fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
     ctx.head().uri.path() != "/imports/preview"
 }
 
