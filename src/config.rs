@@ -143,6 +143,32 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    #[command(flatten)]
+    pub retention: RetentionConfig,
+}
+
+/// How long imports keep their reports and their invitees' addresses.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RetentionConfig {
+    /// Days an import keeps its report and its invitees' addresses; older
+    /// imports are erased by a background sweep of `serve` (their counts
+    /// and history row stay, open invitations are revoked). 0: kept forever.
+    #[arg(long, env = "REPORT_RETENTION_DAYS", default_value_t = 0)]
+    pub report_retention_days: u32,
+
+    /// Seconds between two retention sweeps (the first runs at start).
+    #[arg(long, env = "REPORT_RETENTION_SWEEP_SECS", default_value_t = 3600)]
+    pub report_retention_sweep_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            report_retention_days: 0,
+            report_retention_sweep_secs: 3600,
+        }
+    }
 }
 
 /// What one account and one key may do (`serve`). With several API
@@ -198,6 +224,7 @@ impl ServeConfig {
             limits: LimitsConfig::default(),
             dispatch: DispatchConfig::default(),
             webhooks: WebhookConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

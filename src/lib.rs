@@ -10,5 +10,6 @@ pub mod db;
 pub mod dispatch;
 pub mod domain;
 pub mod i18n;
+pub mod retention;
 pub mod startup;
 pub mod telemetry;

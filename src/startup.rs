@@ -40,6 +40,8 @@ pub struct AppState {
     pub import_slots: Arc<api::quota::ImportSlots>,
     /// What one account and one key may do.
     pub limits: crate::config::LimitsConfig,
+    /// `REPORT_RETENTION_DAYS` (0: kept), as `GET /account` shows it.
+    pub report_retention_days: u32,
     /// Whether short reads may run on the HTTP workers (SQLite: see
     /// [`api::read`]).
     pub inline_reads: bool,
@@ -112,6 +114,7 @@ impl Application {
                 config.limits.max_concurrent_imports_per_account,
             )),
             limits: config.limits.clone(),
+            report_retention_days: config.retention.report_retention_days,
             inline_reads: matches!(*pool.get()?, crate::db::DbConnection::Sqlite(_)),
             openapi_json: api::openapi::document(&config.allowed_redirect_origins)
                 .to_pretty_json()?
@@ -148,6 +151,11 @@ impl Application {
         .listen(listener)?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(checkpoint_until_stopped(pool.clone(), stopped.clone()));
+        tokio::spawn(crate::retention::sweep_until_stopped(
+            pool.clone(),
+            config.retention,
+            stopped.clone(),
+        ));
         let dispatcher = dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(stopped)));
         Ok(Application {
             address,

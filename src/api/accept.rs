@@ -291,7 +291,8 @@ fn refusal(failure: Failure) -> (StatusCode, Page) {
     let page = Page::Refused {
         reason,
         account_name: opened.as_ref().map(|o| o.account_name.clone()),
-        email: opened.map(|o| o.email),
+        // An erased invitation's address is empty: the page names no one.
+        email: opened.map(|o| o.email).filter(|e| !e.is_empty()),
         continue_url,
     };
     (status, page)

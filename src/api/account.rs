@@ -50,6 +50,10 @@ pub struct AccountLimits {
     /// Uploads (imports and previews) at once (null: unlimited).
     #[schema(example = 2)]
     pub concurrent_imports: Option<u32>,
+    /// Days an import keeps its report and its invitees' addresses before
+    /// the retention sweep erases them (null: kept).
+    #[schema(example = 90)]
+    pub report_retention_days: Option<u32>,
 }
 
 /// What the account has used of its limits now.
@@ -71,6 +75,7 @@ impl AccountView {
                 daily_invitations: budget.limit,
                 requests_per_minute_per_key: positive(limits.rate_limit_per_minute),
                 concurrent_imports: positive(state.import_slots.max()),
+                report_retention_days: positive(state.report_retention_days),
             },
             usage: AccountUsage {
                 invitations: budget.into(),

@@ -130,10 +130,12 @@ problem_types! {
     InvitationSuppressed = "invitation-suppressed", 409, "Address suppressed";
     ExistingUser = "existing-user", 409, "Already a user";
     AlreadyInvited = "already-invited", 409, "Already invited";
+    ImportBusy = "import-busy", 409, "Import being sent";
     InvitationExpired = "invitation-expired", 410, "Invitation expired";
     InvitationRevoked = "invitation-revoked", 410, "Invitation revoked";
     InvitationUsed = "invitation-used", 410, "Invitation already used";
     InvitationUnavailable = "invitation-unavailable", 410, "Invitation unavailable";
+    ImportErased = "import-erased", 410, "Import erased";
     FileTooLarge = "file-too-large", 413, "File too large";
     BodyTooLarge = "body-too-large", 413, "Request body too large";
     FieldTooLarge = "field-too-large", 413, "Form field too large";
@@ -179,9 +181,10 @@ pub enum ApiError {
     /// The database is out of reach, or did not answer in time.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
-    /// A limit was reached (429): try again after `retry_after_secs`.
+    /// A problem that passes with time (a limit reached, an import being
+    /// sent): `Retry-After` says when to try again.
     #[error("{}: {detail}", kind.title())]
-    Limited {
+    Later {
         kind: ProblemType,
         detail: String,
         /// `Retry-After` (`None`: waiting does not help).
@@ -220,7 +223,7 @@ impl ApiError {
                 e.requested, e.limit
             ),
         };
-        ApiError::Limited {
+        ApiError::Later {
             kind: ProblemType::InvitationBudgetExceeded,
             detail,
             retry_after_secs: e.retry_after_secs.map(|s| s.max(1) as u64),
@@ -241,7 +244,7 @@ impl ApiError {
     /// The problem document this error is answered with.
     pub fn to_problem(&self) -> Problem {
         let (kind, detail) = match self {
-            ApiError::Problem { kind, detail } | ApiError::Limited { kind, detail, .. } => {
+            ApiError::Problem { kind, detail } | ApiError::Later { kind, detail, .. } => {
                 (*kind, detail.clone())
             }
             ApiError::Internal(_) => (
@@ -259,7 +262,7 @@ impl ApiError {
             status: kind.status().as_u16(),
             detail,
             budget: match self {
-                ApiError::Limited { budget, .. } => *budget,
+                ApiError::Later { budget, .. } => *budget,
                 _ => None,
             },
         }
@@ -269,7 +272,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Problem { kind, .. } | ApiError::Limited { kind, .. } => kind.status(),
+            ApiError::Problem { kind, .. } | ApiError::Later { kind, .. } => kind.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -293,7 +296,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        if let ApiError::Limited {
+        if let ApiError::Later {
             retry_after_secs: Some(secs),
             ..
         } = self

@@ -2,13 +2,14 @@
 //! queued, or send again what failed or expired.
 
 use super::auth::Authenticated;
-use super::imports::find as find_import;
+use super::imports::{find as find_import, find_with_report, not_the_preview};
 use super::views::ImportView;
-use super::{blocking, ApiError, Problem};
+use super::{blocking, ApiError, Problem, ProblemType};
+use crate::db::erase::{self, Erased};
 use crate::db::lifecycle::Target;
 use crate::db::{now, resend, revoke};
 use crate::startup::AppState;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{delete, post, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -73,6 +74,7 @@ pub async fn cancel_import(
         (status = 200, description = "What the resend did", body = ImportAction),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The import was erased: nothing is left to send (`import-erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "More invitations than the account's daily budget has left (`invitation-budget-exceeded`; nothing was queued), or past the key's request rate (`rate-limited`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -85,7 +87,8 @@ pub async fn resend_import(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
-    find_import(&state, account_id.clone(), id.clone()).await?;
+    // An erased import has no addresses left to send to.
+    find_with_report(&state, account_id.clone(), id.clone()).await?;
     let daily_budget = state.limits.account_daily_invitations;
     let resent = blocking(&state, {
         let (account_id, id) = (account_id.clone(), id.clone());
@@ -114,6 +117,57 @@ pub async fn resend_import(
         skipped: Some(resent.skipped.into()),
     }))
 }
+
+/// Erase an import: its report entries are deleted, and its invitations
+/// keep their states and times (the counts stay exactly as they were) but
+/// lose their addresses and the provider's error text. Invitations still
+/// open (queued, sent or delivered) are revoked first: nothing more is
+/// sent, and their links answer 410 "revoked" without naming anyone. The
+/// import stays in the history with `erased_at` set; its report answers 410
+/// `import-erased`. Erasing an erased import is a 204 again. While a
+/// dispatcher is handing some of its invitations to the provider (or has
+/// yet to learn whether an earlier try reached it) nothing is changed and
+/// the answer is 409 `import-busy`: try again a few seconds later.
+#[utoipa::path(
+    delete, path = "/imports/{id}", tag = "imports",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 204, description = "Erased (now or before)"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Some of its invitations are being handed to the provider right now; nothing was changed (`import-busy`)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = i64, description = "Seconds to wait before trying again"))),
+    ),
+    security(("api_key" = []))
+)]
+// Like `GET /imports/{id}`: `/imports/preview` is a path of its own.
+#[delete("/imports/{id}", guard = "not_the_preview")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn erase_import(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let erased = blocking(&state, move |conn| {
+        Ok(erase::erase(conn, &account_id, &id, now())?)
+    })
+    .await?;
+    match erased {
+        Erased::Done => Ok(HttpResponse::NoContent().finish()),
+        Erased::NotFound => Err(ApiError::not_found("import")),
+        Erased::Busy => Err(ApiError::Later {
+            kind: ProblemType::ImportBusy,
+            detail: "Some invitations of this import are being handed to the email provider right now; nothing was erased. Try again after Retry-After seconds.".into(),
+            retry_after_secs: Some(RETRY_BUSY_SECS),
+            budget: None,
+        }),
+    }
+}
+
+/// Seconds to wait before erasing an import again while a batch of it is
+/// with the provider (a provider call takes at most EMAIL_TIMEOUT_SECS).
+const RETRY_BUSY_SECS: u64 = 5;
 
 /// What a bulk action on an import did.
 #[derive(Debug, Serialize, ToSchema)]

@@ -395,7 +395,7 @@ pub async fn get_import(
     Ok(HttpResponse::Ok().json(ImportView::from(import)))
 }
 
-fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
+pub(crate) fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
     ctx.head().uri.path() != "/imports/preview"
 }
 
@@ -410,6 +410,27 @@ pub async fn find(
     })
     .await?
     .ok_or_else(|| ApiError::not_found("import"))
+}
+
+/// Finds an import of the account whose report is still kept: 404 when
+/// there is none, 410 `import-erased` once it was erased.
+pub async fn find_with_report(
+    state: &AppState,
+    account_id: String,
+    id: String,
+) -> Result<crate::db::models::Import, ApiError> {
+    let import = find(state, account_id, id).await?;
+    match import.erased_at {
+        None => Ok(import),
+        Some(at) => Err(ApiError::problem(
+            ProblemType::ImportErased,
+            format!(
+                "The report of this import and its invitees' addresses were erased at {}; its counts remain at /imports/{}.",
+                at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                import.id
+            ),
+        )),
+    }
 }
 
 /// A multipart upload (for the OpenAPI document): the file. The options

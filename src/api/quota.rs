@@ -100,7 +100,7 @@ impl RateLimiter {
 impl RateState {
     /// The 429 for a refused request.
     pub fn refusal(&self) -> ApiError {
-        ApiError::Limited {
+        ApiError::Later {
             kind: ProblemType::RateLimited,
             detail: format!(
                 "This key sent more than {} requests a minute; try again after Retry-After seconds.",
@@ -176,7 +176,7 @@ impl ImportSlots {
         let mut taken = locked(&self.taken);
         let n = taken.entry(account_id.to_owned()).or_insert(0);
         if self.max > 0 && *n >= self.max {
-            return Err(ApiError::Limited {
+            return Err(ApiError::Later {
                 kind: ProblemType::TooManyImports,
                 detail: format!(
                     "This account already has {} uploads in progress (MAX_CONCURRENT_IMPORTS_PER_ACCOUNT); wait for one to finish.",

@@ -2,7 +2,7 @@
 //! `GET /imports/{id}/report.csv` (the whole report, streamed).
 
 use super::auth::Authenticated;
-use super::imports::find;
+use super::imports::find_with_report as find;
 use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
@@ -62,6 +62,7 @@ pub struct CsvParams {
         (status = 400, description = "A bad status, cursor or limit (`invalid-cursor`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -115,6 +116,7 @@ pub async fn get_import_report(
         (status = 400, description = "A bad status (`invalid-status`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

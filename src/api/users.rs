@@ -1,4 +1,4 @@
-//! `POST /users` and `GET /users`: the account's existing members.
+//! `POST /users`, `GET /users` and `DELETE /users/{id}`: the account's existing members.
 
 use super::auth::Authenticated;
 use super::imports::HistoryParams;
@@ -9,7 +9,7 @@ use super::{blocking, limits, ApiError, Problem};
 use crate::db::users;
 use crate::domain::EmailAddress;
 use crate::startup::AppState;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 
 /// The most addresses one `POST /users` takes.
 const MAX_USERS_PER_REQUEST: usize = 10_000;
@@ -107,4 +107,35 @@ pub async fn list_users(
         users: rows.into_iter().map(UserView::from).collect(),
         next_cursor,
     }))
+}
+
+/// Remove a member of the account. Later imports no longer skip the
+/// address (it may be invited again); what earlier imports recorded stays.
+/// Removing a user that is not there (any more) is a 404.
+#[utoipa::path(
+    delete, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in this account (`not-found`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+#[delete("/users/{id}")]
+#[tracing::instrument(skip_all, fields(account = %auth.0.id))]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let removed = blocking(&state, move |conn| {
+        Ok(users::remove(conn, &account_id, &id)?)
+    })
+    .await?;
+    match removed {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(ApiError::not_found("user")),
+    }
 }

@@ -30,6 +30,10 @@ pub struct ImportView {
     pub completed_at: Option<DateTime<Utc>>,
     /// How many entries got each status.
     pub counts: Counts,
+    /// When the import was erased (`DELETE /imports/{id}`, or the
+    /// `REPORT_RETENTION_DAYS` sweep): its report and its invitees'
+    /// addresses are gone, its counts stay. Null until then.
+    pub erased_at: Option<DateTime<Utc>>,
     /// The options the import was made with.
     pub options: OptionsView,
     /// Where to find the import and its report.
@@ -124,6 +128,7 @@ impl From<Import> for ImportView {
             size_bytes: import.size_bytes,
             created_at: utc(import.created_at),
             completed_at: import.completed_at.map(utc),
+            erased_at: import.erased_at.map(utc),
             counts: import.counts.into(),
             options: OptionsView {
                 message: import.custom_message,

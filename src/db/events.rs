@@ -99,7 +99,9 @@ fn attempt(
             }
             None => Vec::new(),
         };
-        if let Some(why) = event.kind.suppression() {
+        // An erased invitation no longer knows its address: nothing to suppress.
+        let erased = named.email_key == super::erase::ERASED;
+        if let Some(why) = event.kind.suppression().filter(|_| !erased) {
             let why = match event.reason.as_deref() {
                 Some(detail) => format!("{why}: {detail}"),
                 None => why.to_owned(),

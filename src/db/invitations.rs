@@ -43,6 +43,8 @@ pub fn list(
 ) -> QueryResult<Vec<Invitation>> {
     let mut query = invitations::table
         .filter(invitations::account_id.eq(account_id))
+        // Erased invitations are counts only, no longer a person's record.
+        .filter(invitations::email_key.ne(super::erase::ERASED))
         .select(Invitation::as_select())
         .order(invitations::id.asc())
         .limit(limit)
@@ -70,6 +72,8 @@ pub fn find(
 ) -> QueryResult<Option<Invitation>> {
     invitations::table
         .filter(invitations::account_id.eq(account_id))
+        // Erased invitations are counts only, no longer a person's record.
+        .filter(invitations::email_key.ne(super::erase::ERASED))
         .filter(invitations::id.eq(id))
         .select(Invitation::as_select())
         .first(conn)

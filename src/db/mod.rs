@@ -8,6 +8,7 @@ pub mod address_rule;
 pub mod budget;
 mod checkpoint;
 pub mod dispatch;
+pub mod erase;
 pub mod events;
 pub mod imports;
 pub mod invitations;

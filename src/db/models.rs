@@ -81,6 +81,8 @@ pub struct Import {
     pub invited_by: Option<String>,
     /// The language of the emails (a BCP 47 tag).
     pub locale: Option<String>,
+    /// When its report and its invitees' addresses were erased.
+    pub erased_at: Option<NaiveDateTime>,
 }
 
 /// The counters of an import, kept up to date by whoever changes an entry.

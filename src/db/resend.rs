@@ -52,7 +52,9 @@ pub fn resend(
     write_transaction(conn, |conn| {
         lock_account(conn, account_id)?;
         expire_account(conn, account_id, now)?;
-        let candidates = lifecycle::select(conn, target, from)?;
+        let mut candidates = lifecycle::select(conn, target, from)?;
+        // An erased invitation has no address left to send to.
+        candidates.retain(|m| m.email_key != super::erase::ERASED);
         let mut skipped = Skipped::default();
         let mut chosen: Vec<String> = Vec::new();
         let mut keys_chosen: HashSet<String> = HashSet::new();

@@ -75,6 +75,7 @@ diesel::table! {
         redirect_url -> Nullable<Text>,
         invited_by -> Nullable<Text>,
         locale -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 

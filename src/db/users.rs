@@ -76,3 +76,19 @@ pub fn list(
     }
     query.load(conn)
 }
+
+/// Removes a user of the account; false when the account has no such user.
+/// Imports stop skipping the address: it may be invited again.
+pub fn remove(
+    conn: &mut DbConnection,
+    account_id: &str,
+    id: &str,
+) -> Result<bool, diesel::result::Error> {
+    let removed = diesel::delete(
+        users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(removed > 0)
+}

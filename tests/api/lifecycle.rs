@@ -26,20 +26,20 @@ both_backends!(
     counts_agree_with_the_invitations_after_racing_accepts_revokes_and_resends,
 );
 
-fn dispatching(config: &mut ServeConfig, server: &MockServer) {
+pub(crate) fn dispatching(config: &mut ServeConfig, server: &MockServer) {
     fakes::use_postmark(config, server);
     config.dispatch.expiry_sweep_secs = 0;
     config.allowed_redirect_origins = vec!["https://app.test".into()];
 }
 
-async fn spawn(backend: Backend) -> (TestApp, MockServer) {
+pub(crate) async fn spawn(backend: Backend) -> (TestApp, MockServer) {
     let server = fakes::postmark(Duration::ZERO).await;
     let app = TestApp::spawn_with(backend, |c| dispatching(c, &server)).await;
     (app, server)
 }
 
 /// The newest accept token sent to each address.
-async fn tokens(server: &MockServer) -> HashMap<String, String> {
+pub(crate) async fn tokens(server: &MockServer) -> HashMap<String, String> {
     let mut tokens = HashMap::new();
     for request in server.received_requests().await.unwrap_or_default() {
         let messages: Vec<Value> = serde_json::from_slice(&request.body).unwrap();
@@ -53,7 +53,7 @@ async fn tokens(server: &MockServer) -> HashMap<String, String> {
     tokens
 }
 
-async fn import_settled(app: &TestApp, body: &str) -> Value {
+pub(crate) async fn import_settled(app: &TestApp, body: &str) -> Value {
     let import = app.import(body.to_owned()).await;
     let path = format!("/imports/{}", import["id"].as_str().unwrap());
     wait_until(Duration::from_secs(20), || async {
@@ -63,7 +63,7 @@ async fn import_settled(app: &TestApp, body: &str) -> Value {
     .await
 }
 
-async fn import_of(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn import_of(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/imports/{id}"))
         .await
         .json()
@@ -71,7 +71,7 @@ async fn import_of(app: &TestApp, id: &str) -> Value {
         .unwrap()
 }
 
-async fn post(app: &TestApp, path: &str) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, path: &str) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .bearer_auth(&app.api_key)

@@ -34,6 +34,7 @@ mod lifecycle;
 mod migrations;
 mod reports;
 mod resend_rules;
+mod retention;
 mod tricky_files;
 mod users;
 mod wal_bound;

@@ -168,7 +168,19 @@ export interface paths {
         get: operations["get_import"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase an import: its report entries are deleted, and its invitations
+         *     keep their states and times (the counts stay exactly as they were) but
+         *     lose their addresses and the provider's error text. Invitations still
+         *     open (queued, sent or delivered) are revoked first: nothing more is
+         *     sent, and their links answer 410 "revoked" without naming anyone. The
+         *     import stays in the history with `erased_at` set; its report answers 410
+         *     `import-erased`. Erasing an erased import is a 204 again. While a
+         *     dispatcher is handing some of its invitations to the provider (or has
+         *     yet to learn whether an earlier try reached it) nothing is changed and
+         *     the answer is 409 `import-busy`: try again a few seconds later.
+         */
+        delete: operations["erase_import"];
         options?: never;
         head?: never;
         patch?: never;
@@ -420,6 +432,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member of the account. Later imports no longer skip the
+         *     address (it may be invited again); what earlier imports recorded stays.
+         *     Removing a user that is not there (any more) is a 404.
+         */
+        delete: operations["delete_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/postmark": {
         parameters: {
             query?: never;
@@ -539,6 +572,13 @@ export interface components {
              * @example 10000
              */
             daily_invitations?: number | null;
+            /**
+             * Format: int32
+             * @description Days an import keeps its report and its invitees' addresses before
+             *     the retention sweep erases them (null: kept).
+             * @example 90
+             */
+            report_retention_days?: number | null;
             /**
              * Format: int32
              * @description Requests per minute per API key (null: unlimited).
@@ -901,6 +941,13 @@ export interface components {
              */
             created_at: string;
             /**
+             * Format: date-time
+             * @description When the import was erased (`DELETE /imports/{id}`, or the
+             *     `REPORT_RETENTION_DAYS` sweep): its report and its invitees'
+             *     addresses are gone, its counts stay. Null until then.
+             */
+            erased_at?: string | null;
+            /**
              * @description The uploaded file's name, when the client sent one.
              * @example team.txt
              */
@@ -1057,7 +1104,7 @@ export interface components {
          * @example /problems/invalid-cursor
          * @enum {string}
          */
-        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-key-name" | "/problems/invalid-scopes" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/insufficient-scope" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/last-admin-key" | "/problems/too-many-keys" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/rate-limited" | "/problems/too-many-imports" | "/problems/invitation-budget-exceeded" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
+        ProblemTypeUri: "/problems/missing-file" | "/problems/empty-file" | "/problems/no-entries" | "/problems/invalid-option" | "/problems/invalid-account-name" | "/problems/invalid-key-name" | "/problems/invalid-scopes" | "/problems/invalid-reply-to" | "/problems/conflicting-option" | "/problems/invalid-cursor" | "/problems/invalid-status" | "/problems/invalid-limit" | "/problems/invalid-format" | "/problems/invalid-query" | "/problems/invalid-path" | "/problems/invalid-json" | "/problems/invalid-email" | "/problems/invalid-multipart" | "/problems/invalid-field" | "/problems/invalid-filename" | "/problems/invalid-idempotency-key" | "/problems/invalid-characters" | "/problems/too-many-fields" | "/problems/too-many-files" | "/problems/too-many-users" | "/problems/upload-interrupted" | "/problems/invalid-webhook-body" | "/problems/unauthorized" | "/problems/insufficient-scope" | "/problems/webhook-unverified" | "/problems/not-found" | "/problems/invitation-not-found" | "/problems/not-suppressed" | "/problems/method-not-allowed" | "/problems/body-timeout" | "/problems/idempotency-key-reused" | "/problems/invitation-state" | "/problems/last-admin-key" | "/problems/too-many-keys" | "/problems/invitation-suppressed" | "/problems/existing-user" | "/problems/already-invited" | "/problems/import-busy" | "/problems/invitation-expired" | "/problems/invitation-revoked" | "/problems/invitation-used" | "/problems/invitation-unavailable" | "/problems/import-erased" | "/problems/file-too-large" | "/problems/body-too-large" | "/problems/field-too-large" | "/problems/binary-content" | "/problems/unsupported-media-type" | "/problems/invalid-encoding" | "/problems/rate-limited" | "/problems/too-many-imports" | "/problems/invitation-budget-exceeded" | "/problems/internal" | "/problems/unavailable" | "/problems/not-ready";
         /**
          * @description The email providers a dispatcher can send through.
          * @enum {string}
@@ -2910,6 +2957,160 @@ export interface operations {
             };
         };
     };
+    erase_import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The import's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Erased (now or before) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such import in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such import in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Some of its invitations are being handed to the provider right now; nothing was changed (`import-busy`) */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Some of its invitations are being handed to the provider right now; nothing was changed.",
+                     *       "status": 409,
+                     *       "title": "Import being sent",
+                     *       "type": "/problems/import-busy"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     cancel_import: {
         parameters: {
             query?: never;
@@ -3147,6 +3348,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: its counts remain at `/imports/{id}`, its entries are gone.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
             429: {
                 headers: {
@@ -3293,6 +3511,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The import was erased: its counts remain at `/imports/{id}`, its entries are gone (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: its counts remain at `/imports/{id}`, its entries are gone.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
             429: {
                 headers: {
@@ -3425,6 +3660,23 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not found",
                      *       "type": "/problems/not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The import was erased: nothing is left to send (`import-erased`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The import was erased: nothing is left to send.",
+                     *       "status": 410,
+                     *       "title": "Import erased",
+                     *       "type": "/problems/import-erased"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -4488,6 +4740,141 @@ export interface operations {
                      *       "status": 415,
                      *       "title": "Unsupported media type",
                      *       "type": "/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key sent more than RATE_LIMIT_PER_MINUTE requests a minute (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description The key's requests left (`r`) and seconds until its quota is full again (`t`): `"per-key";r=0;t=1` */
+                    RateLimit?: string;
+                    /** @description The key's quota per 60 s window: `"per-key";q=1200;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before trying again (absent when waiting does not help: a file larger than the whole daily budget) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key sent more than RATE_LIMIT_PER_MINUTE requests a minute.",
+                     *       "status": 429,
+                     *       "title": "Too many requests",
+                     *       "type": "/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is busy or out of reach (`unavailable`) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The database is busy or out of reach.",
+                     *       "status": 503,
+                     *       "title": "Service unavailable",
+                     *       "type": "/problems/unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path or query holds a control character (`invalid-characters`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The path or query holds a control character.",
+                     *       "status": 400,
+                     *       "title": "Control characters in the request",
+                     *       "type": "/problems/invalid-characters"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the scheme the key is sent with */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Missing or unknown API key.",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's scopes do not allow this operation (`insufficient-scope`) */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope"` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The key's scopes do not allow this operation.",
+                     *       "status": 403,
+                     *       "title": "Insufficient scope",
+                     *       "type": "/problems/insufficient-scope"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such user in this account (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "No such user in this account.",
+                     *       "status": 404,
+                     *       "title": "Not found",
+                     *       "type": "/problems/not-found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

@@ -1,0 +1,2 @@
+DROP INDEX imports_retention;
+ALTER TABLE imports DROP COLUMN erased_at;
