@@ -419,7 +419,13 @@ pub async fn find_with_report(
     account_id: String,
     id: String,
 ) -> Result<crate::db::models::Import, ApiError> {
-    let import = find(state, account_id, id).await?;
+    with_report(find(state, account_id, id).await?)
+}
+
+/// The import, or 410 `import-erased` when its report was erased.
+pub fn with_report(
+    import: crate::db::models::Import,
+) -> Result<crate::db::models::Import, ApiError> {
     match import.erased_at {
         None => Ok(import),
         Some(at) => Err(ApiError::problem(

@@ -2,7 +2,7 @@
 //! `GET /imports/{id}/report.csv` (the whole report, streamed).
 
 use super::auth::Authenticated;
-use super::imports::find_with_report as find;
+use super::imports::{find_with_report as find, with_report};
 use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
@@ -88,8 +88,9 @@ pub async fn get_import_report(
         .transpose()?;
     let (account_id, id) = (auth.0.id, id.into_inner());
     let (import, rows) = read(&state, move |conn| {
-        let import =
-            imports::find(conn, &account_id, &id)?.ok_or_else(|| ApiError::not_found("import"))?;
+        let import = imports::find(conn, &account_id, &id)?
+            .ok_or_else(|| ApiError::not_found("import"))
+            .and_then(with_report)?;
         let rows = reports::page(conn, &import.id, &statuses, after.unwrap_or(0), limit + 1)?;
         Ok((import, rows))
     })
