@@ -4,11 +4,11 @@
 //! nothing about it. A key revoked through this process is forgotten at
 //! once; other processes stop accepting it within [`KEY_CACHE_SECS`].
 
-use super::quota::locked;
 use super::{blocking, ApiError, ProblemType};
 use crate::db::keys::{self, Holder};
 use crate::db::models::Account;
 use crate::domain::Scope;
+use crate::locked;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::Method;

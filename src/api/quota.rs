@@ -3,6 +3,7 @@
 //! are counted in this process.
 
 use super::{ApiError, ProblemType};
+use crate::locked;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -11,14 +12,6 @@ use actix_web::HttpMessage;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// A mutex's value; a panic while it was held leaves counters that are
-/// still usable, so poisoning is ignored.
-pub(crate) fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The policy's name in the `RateLimit` fields.
 const POLICY: &str = "per-key";

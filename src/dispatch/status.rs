@@ -79,10 +79,7 @@ impl DispatchStatus {
 
     /// A copy of the current state.
     pub fn get(&self) -> DispatchState {
-        match self.inner.lock() {
-            Ok(state) => state.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::locked(&self.inner).clone()
     }
 
     /// Marks dispatch paused (with why) or running (`None`).
@@ -115,10 +112,7 @@ impl DispatchStatus {
     }
 
     fn update(&self, change: impl FnOnce(&mut DispatchState)) {
-        let mut state = match self.inner.lock() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = crate::locked(&self.inner);
         change(&mut state);
     }
 }
