@@ -309,6 +309,14 @@ impl ResponseError for ApiError {
     }
 }
 
+impl crate::db::MayBeLost for ApiError {
+    /// A problem or a limit is the handler's own answer; only a failure
+    /// may come from a dead connection.
+    fn may_be_lost(&self) -> bool {
+        matches!(self, ApiError::Internal(_) | ApiError::Unavailable(_))
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
         match crate::db::is_unavailable(&error) {

@@ -168,6 +168,18 @@ thread_local! {
     static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// An error after which the connection may be dead: anything but an answer
+/// the caller chose (a 404, a refusal), which says nothing of the database.
+pub trait MayBeLost {
+    fn may_be_lost(&self) -> bool;
+}
+
+impl MayBeLost for anyhow::Error {
+    fn may_be_lost(&self) -> bool {
+        true
+    }
+}
+
 /// Runs `f` on a connection of the pool. Connections are not tested with
 /// a query each time they are checked out (a round trip per request on
 /// PostgreSQL); instead, after `f` fails, the connection is asked `SELECT
@@ -178,11 +190,12 @@ pub fn with_pooled<T, E>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E>
 where
-    E: From<r2d2::Error>,
+    E: From<r2d2::Error> + MayBeLost,
 {
     let mut conn = pool.get()?;
     let result = f(&mut conn);
-    if result.is_err() && conn.batch_execute("SELECT 1").is_err() {
+    let suspect = result.as_ref().is_err_and(MayBeLost::may_be_lost);
+    if suspect && conn.batch_execute("SELECT 1").is_err() {
         LOST.with(|lost| lost.set(true));
     }
     // `conn` goes back to the pool here, on this thread, after the flag.
