@@ -17,6 +17,9 @@ use tokio::task::JoinHandle;
 pub struct AppState {
     /// The database pool.
     pub pool: Pool,
+    /// Reads that may use the pool at once (four per core, at most the
+    /// pool's size), handed out first come, first served.
+    pub read_turns: Arc<tokio::sync::Semaphore>,
     /// The largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
     /// The in-process dispatcher's state, when this process runs one.
@@ -115,6 +118,9 @@ impl Application {
             )),
             limits: config.limits.clone(),
             report_retention_days: config.retention.report_retention_days,
+            read_turns: Arc::new(tokio::sync::Semaphore::new(
+                (pool.max_size() as usize).min(4 * default_workers()),
+            )),
             inline_reads: matches!(*pool.get()?, crate::db::DbConnection::Sqlite(_)),
             openapi_json: api::openapi::document(&config.allowed_redirect_origins)
                 .to_pretty_json()?

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -83,7 +84,16 @@ impl Backend {
 pub fn backends() -> Vec<Backend> {
     let admin_url =
         std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let mut backends = vec![Backend::Sqlite];
+    // `BENCH_BACKENDS=postgres` (or `sqlite`) runs one of them only.
+    let wanted = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite postgres".into());
+    let wanted: Vec<&str> = wanted.split([' ', ',']).collect();
+    let mut backends = Vec::new();
+    if wanted.contains(&"sqlite") {
+        backends.push(Backend::Sqlite);
+    }
+    if !wanted.contains(&"postgres") {
+        return backends;
+    }
     match PgConnection::establish(&admin_url) {
         Ok(_) => backends.push(Backend::Postgres { admin_url }),
         Err(error) => println!(
@@ -129,6 +139,27 @@ impl Database {
         match self {
             Database::Sqlite { url } | Database::Postgres { url, .. } => url,
         }
+    }
+
+    /// Writes back what the last large write left in the log, as a quiet
+    /// moment between two uploads would: on SQLite a truncating checkpoint
+    /// of the write-ahead log, on PostgreSQL a `CHECKPOINT`. Without it the
+    /// next measurement also pays for the previous one's write-back (the
+    /// server's own checkpointer, or PostgreSQL's, runs during it).
+    pub fn settle(&self) -> Result<()> {
+        match self {
+            Database::Sqlite { url } => {
+                let path = url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path)?;
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 60000; PRAGMA wal_checkpoint(TRUNCATE);",
+                )?;
+            }
+            Database::Postgres { url, .. } => {
+                PgConnection::establish(url)?.batch_execute("CHECKPOINT")?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -59,7 +59,7 @@ pub fn run(bin: &std::path::Path, backends: &[Backend], size: usize) -> Result<(
         let database = Database::create(backend, dir.path())?;
         let mut server = Server::start_without_dispatcher(bin, database.url(), dir.path())?;
         let result = runtime
-            .block_on(measure(&server, backend.name(), size))
+            .block_on(measure(&server, &database, backend.name(), size))
             .with_context(|| format!("server log: {}", server.log_tail()));
         server.stop();
         rows.push(result?);
@@ -68,7 +68,12 @@ pub fn run(bin: &std::path::Path, backends: &[Backend], size: usize) -> Result<(
     Ok(())
 }
 
-async fn measure(server: &Server, backend: &'static str, size: usize) -> Result<Growth> {
+async fn measure(
+    server: &Server,
+    database: &Database,
+    backend: &'static str,
+    size: usize,
+) -> Result<Growth> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(900))
         .build()?;
@@ -83,6 +88,7 @@ async fn measure(server: &Server, backend: &'static str, size: usize) -> Result<
     let mut large = Vec::new();
     for round in 0..LARGE_IMPORTS {
         let file = ImportFile::generate_from(size, round * 100_000_000);
+        database.settle()?;
         let (secs, import) = post_import(&client, &server.base, &file).await?;
         check_counts(&import, &file)?;
         let peak = Memory::read(server.pid())?.peak_mb;
@@ -92,6 +98,7 @@ async fn measure(server: &Server, backend: &'static str, size: usize) -> Result<
         );
         large.push((secs, peak));
     }
+    database.settle()?;
     let small_after = small.all().await?;
     println!("  after:         {}", small_line(&small_after));
     Ok(Growth {

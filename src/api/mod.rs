@@ -95,7 +95,8 @@ fn invalid_query(error: impl std::fmt::Display) -> ApiError {
 /// reading a few rows in WAL mode takes microseconds and waits for no
 /// writer, less than the hop to another thread costs. Otherwise (on
 /// PostgreSQL, whose answer comes over the network, or when every
-/// connection is busy) it runs like [`blocking`].
+/// connection is busy) it runs like [`blocking`], at most
+/// [`crate::startup::AppState::read_turns`] at once.
 pub async fn read<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
@@ -106,6 +107,15 @@ where
             return f(&mut conn);
         }
     }
+    // Reads wait their turn here, first come first served, rather than in
+    // the pool, whose waiters are woken in no particular order (one read
+    // could wait a hundred others out) and where more queries at once than
+    // the cores can run only add switching between them.
+    let _turn = state
+        .read_turns
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("read turns closed: {e}")))?;
     blocking(state, f).await
 }
 

@@ -16,15 +16,18 @@ pub fn page(
     after: i64,
     limit: i64,
 ) -> Result<Vec<Entry>, diesel::result::Error> {
-    let mut query = import_entries::table
+    let query = import_entries::table
         .filter(import_entries::import_id.eq(import_id))
         .filter(import_entries::position.gt(after))
         .select(Entry::as_select())
         .order(import_entries::position.asc())
-        .limit(limit)
-        .into_boxed();
-    if !statuses.is_empty() {
-        query = query.filter(import_entries::status.eq_any(statuses.to_vec()));
+        .limit(limit);
+    if statuses.is_empty() {
+        // One fixed statement: prepared once per connection and reused
+        // (a boxed query is parsed and planned again on every page).
+        return query.load(conn);
     }
-    query.load(conn)
+    query
+        .filter(import_entries::status.eq_any(statuses.to_vec()))
+        .load(conn)
 }
