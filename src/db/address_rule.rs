@@ -13,6 +13,12 @@ use diesel::prelude::*;
 /// Invitation statuses that hold the address's one open place.
 pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
 
+/// The condition of the partial index of open invitations by address
+/// (`invitations_open_address`), as SQL both databases match against it.
+pub const OPEN_CONDITION: &str = "invitations.status IN ('queued', 'sent', 'delivered')";
+/// The condition of the partial index of the others (`invitations_closed_address`).
+pub const CLOSED_CONDITION: &str = "invitations.status NOT IN ('queued', 'sent', 'delivered')";
+
 /// Serialises imports and re-sends of one account on PostgreSQL, so two
 /// concurrent uploads cannot both invite the same address. (SQLite has one
 /// writer.)

@@ -236,7 +236,10 @@ fn write_entries(
 ) -> QueryResult<Tally> {
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
-    std::thread::scope(|scope| {
+    if let DbConnection::Pg(pg) = conn {
+        super::staged_pg::begin(pg)?;
+    }
+    let tally = std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
             let mut classifier = classify(text);
             loop {
@@ -258,7 +261,11 @@ fn write_entries(
             diesel::result::Error::QueryBuilderError("the classifier panicked".into())
         })?;
         written
-    })
+    })?;
+    if let DbConnection::Pg(pg) = conn {
+        super::staged_pg::finish(pg)?;
+    }
+    Ok(tally)
 }
 
 fn settle_and_write(
@@ -373,11 +380,7 @@ fn build_rows(
 fn write_rows(conn: &mut DbConnection, rows: &mut Rows) -> QueryResult<()> {
     match conn {
         DbConnection::Sqlite(c) => insert_unless_open(c, rows)?,
-        DbConnection::Pg(_) => {
-            if !rows.invitations.is_empty() {
-                insert_rows!(conn, invitations::table, &rows.invitations);
-            }
-        }
+        DbConnection::Pg(pg) => super::staged_pg::stage(pg, &rows.invitations)?,
     }
     insert_rows!(conn, import_entries::table, &rows.entries);
     Ok(())

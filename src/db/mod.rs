@@ -22,6 +22,7 @@ pub mod reports;
 pub mod resend;
 pub mod revoke;
 pub mod schema;
+mod staged_pg;
 pub mod suppressions;
 pub mod users;
 

@@ -4,7 +4,7 @@
 //! invitation per address and account, this keeps a re-send from ever
 //! putting two working links in one person's hands.
 
-use super::address_rule::{expire_account, lock_account, PENDING};
+use super::address_rule::{expire_account, lock_account};
 use super::lifecycle::{self, Change, Moved, Target};
 use super::schema::{invitations, suppressions, users};
 use super::{budget, write_transaction, DbConnection, DbError};
@@ -108,7 +108,10 @@ impl Known {
         let open = invitations::table
             .filter(invitations::account_id.eq(account_id))
             .filter(invitations::email_key.eq_any(&keys))
-            .filter(invitations::status.eq_any(PENDING))
+            // Word for word the index's condition, so it is used.
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                super::address_rule::OPEN_CONDITION,
+            ))
             .select((invitations::email_key, invitations::id))
             .load::<(String, String)>(conn)?;
         Ok(Known {

@@ -22,6 +22,7 @@ both_backends!(
     import_options_reach_the_email_the_expiry_and_the_accept_answer,
     bad_import_options_are_refused_and_nothing_is_stored,
     invitations_can_be_listed_and_filtered,
+    an_address_lists_its_closed_and_open_invitations_in_order,
     concurrent_accepts_of_one_link_make_one_user,
     counts_agree_with_the_invitations_after_racing_accepts_revokes_and_resends,
 );
@@ -364,6 +365,56 @@ async fn bad_import_options_are_refused_and_nothing_is_stored(backend: Backend) 
         assert_problem(response, 400, "invalid-option").await;
     }
     assert_eq!(app.count_rows("imports"), 0);
+}
+
+/// An address's invitations live in two indexes (open, and closed once
+/// revoked, accepted, failed or expired); asking for the address finds
+/// both, oldest first, across pages and with a status filter.
+async fn an_address_lists_its_closed_and_open_invitations_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.import("bob@y.io\nann@x.io").await;
+    let cancelled = post(
+        &app,
+        &format!("/imports/{}/cancel", first["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(cancelled.status(), 200);
+    app.import("Bob@Y.io").await;
+
+    let list = |query: String| {
+        let app = &app;
+        async move {
+            let page: Value = app
+                .get(&format!("/invitations?{query}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let statuses: Vec<String> = page["invitations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} {}",
+                        i["email"].as_str().unwrap(),
+                        i["status"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            (statuses, page["next_cursor"].as_str().map(str::to_owned))
+        }
+    };
+    let (both, _) = list("email=BOB@y.io".into()).await;
+    assert_eq!(both, ["bob@y.io revoked", "Bob@y.io queued"]);
+    let (one, cursor) = list("email=bob@y.io&limit=1".into()).await;
+    assert_eq!(one, ["bob@y.io revoked"]);
+    let (next, end) = list(format!("email=bob@y.io&limit=1&cursor={}", cursor.unwrap())).await;
+    assert_eq!((next, end), (vec!["Bob@y.io queued".to_owned()], None));
+    let (open, _) = list("email=bob@y.io&status=queued".into()).await;
+    assert_eq!(open, ["Bob@y.io queued"]);
+    let (closed, _) = list("email=bob@y.io&status=revoked&status=accepted".into()).await;
+    assert_eq!(closed, ["bob@y.io revoked"]);
 }
 
 async fn invitations_can_be_listed_and_filtered(backend: Backend) {

@@ -1,0 +1,126 @@
+//! PostgreSQL: an import's invitations go into the table in address order.
+//!
+//! Each batch is copied into a temporary table (no WAL, no index), and the
+//! whole import moves into `invitations` in one `INSERT … SELECT … ORDER BY
+//! email_key` at the end. The two indexes on `(account_id, email_key)` then
+//! take their new entries in key order, a sweep that changes each of their
+//! pages once, instead of a million inserts at random places that change
+//! nearly every page of indexes as large as the account's history, each
+//! page again after every checkpoint (and a changed page's first change
+//! after a checkpoint writes the whole page to the WAL). So a large import
+//! costs what its file costs, not what the account already holds.
+
+use super::models::NewInvitation;
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+diesel::table! {
+    /// The import's invitations until they move into `invitations`.
+    import_invitations (id) {
+        id -> Text,
+        account_id -> Text,
+        import_id -> Text,
+        position -> BigInt,
+        email -> Text,
+        email_key -> Text,
+        status -> Text,
+        next_attempt_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+const COLUMNS: &str =
+    "id, account_id, import_id, position, email, email_key, status, next_attempt_at, created_at";
+
+/// Makes the temporary table, dropped when the transaction ends.
+pub fn begin(pg: &mut PgConnection) -> QueryResult<()> {
+    pg.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE import_invitations ON COMMIT DROP AS \
+         SELECT {COLUMNS} FROM invitations WITH NO DATA"
+    ))
+}
+
+/// Copies one batch of invitations into the temporary table (text `COPY`).
+pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
+    use import_invitations as t;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = (
+        t::id,
+        t::account_id,
+        t::import_id,
+        t::position,
+        t::email,
+        t::email_key,
+        t::status,
+        t::next_attempt_at,
+        t::created_at,
+    );
+    diesel::copy_from(t::table)
+        .from_raw_data(columns, |out| {
+            let mut line = String::with_capacity(256);
+            let mut stamps = Stamps::default();
+            for row in rows {
+                line.clear();
+                for text in [&row.id, &row.account_id, &row.import_id] {
+                    field(&mut line, text);
+                }
+                line.push_str(&row.position.to_string());
+                line.push('\t');
+                for text in [&row.email, &row.email_key] {
+                    field(&mut line, text);
+                }
+                field(&mut line, row.status);
+                line.push_str(stamps.text(row.next_attempt_at));
+                line.push('\t');
+                line.push_str(stamps.text(row.created_at));
+                line.push('\n');
+                std::io::Write::write_all(out, line.as_bytes())
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            }
+            QueryResult::Ok(())
+        })
+        .execute(pg)?;
+    Ok(())
+}
+
+/// Appends `text` and a tab, escaped for `COPY`'s text format.
+fn field(line: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => line.push_str("\\\\"),
+            '\t' => line.push_str("\\t"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            c => line.push(c),
+        }
+    }
+    line.push('\t');
+}
+
+/// Formats timestamps, remembering the last one (an import's rows share it).
+#[derive(Default)]
+struct Stamps {
+    last: Option<(NaiveDateTime, String)>,
+}
+
+impl Stamps {
+    fn text(&mut self, at: NaiveDateTime) -> &str {
+        if self.last.as_ref().map(|(t, _)| *t) != Some(at) {
+            self.last = Some((at, at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()));
+        }
+        self.last.as_ref().map_or("", |(_, text)| text.as_str())
+    }
+}
+
+/// Moves the staged invitations into `invitations`, in address order.
+pub fn finish(pg: &mut PgConnection) -> QueryResult<()> {
+    pg.batch_execute(&format!(
+        "INSERT INTO invitations ({COLUMNS}) \
+         SELECT {COLUMNS} FROM import_invitations ORDER BY account_id, email_key; \
+         DROP TABLE import_invitations"
+    ))
+}
