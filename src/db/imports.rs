@@ -342,6 +342,7 @@ fn build_rows(
     let mut entries = Vec::with_capacity(batch.len());
     let mut statuses = Vec::with_capacity(batch.len());
     let mut invitations = Vec::with_capacity(batch.len());
+    let stamp = super::models::Stamp::new(created_at);
     for entry in batch {
         let email = entry.email.map(EmailAddress::into_string);
         if let (Some(email), Some(email_key)) = (&email, entry.key) {
@@ -353,8 +354,8 @@ fn build_rows(
                 email_key,
                 email: email.clone(),
                 status: EntryStatus::Queued.as_str(),
-                next_attempt_at: created_at,
-                created_at,
+                next_attempt_at: stamp.clone(),
+                created_at: stamp.clone(),
             });
         }
         statuses.push(entry.status);

@@ -178,6 +178,38 @@ pub struct NewInvitation {
     pub email: String,
     pub email_key: String,
     pub status: &'static str,
-    pub next_attempt_at: NaiveDateTime,
-    pub created_at: NaiveDateTime,
+    pub next_attempt_at: Stamp,
+    pub created_at: Stamp,
+}
+
+/// A timestamp written to SQLite as the text diesel would write for it,
+/// formatted once and shared: an import's rows all carry the same two,
+/// and formatting them per row (`%F %T%.f`, into a new string each time)
+/// took 7 % of the importing thread.
+#[derive(Debug, Clone, diesel::expression::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Timestamp)]
+pub struct Stamp {
+    pub at: NaiveDateTime,
+    text: std::sync::Arc<str>,
+}
+
+impl Stamp {
+    pub fn new(at: NaiveDateTime) -> Stamp {
+        Stamp {
+            at,
+            // The format of diesel's own `ToSql<Timestamp, Sqlite>`, so the
+            // stored text compares with every other timestamp as before.
+            text: at.format("%F %T%.f").to_string().into(),
+        }
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Timestamp, diesel::sqlite::Sqlite> for Stamp {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+    ) -> diesel::serialize::Result {
+        out.set_value(&*self.text);
+        Ok(diesel::serialize::IsNull::No)
+    }
 }

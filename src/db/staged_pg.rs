@@ -74,9 +74,9 @@ pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
                     field(&mut line, text);
                 }
                 field(&mut line, row.status);
-                line.push_str(stamps.text(row.next_attempt_at));
+                line.push_str(stamps.text(row.next_attempt_at.at));
                 line.push('\t');
-                line.push_str(stamps.text(row.created_at));
+                line.push_str(stamps.text(row.created_at.at));
                 line.push('\n');
                 std::io::Write::write_all(out, line.as_bytes())
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
