@@ -69,7 +69,7 @@ def wrk(url, key):
     return rps, pct(50), pct(99)
 
 
-def settle(database, admin):
+def settle(database):
     if database.startswith("sqlite://"):
         import sqlite3
         with sqlite3.connect(database[len("sqlite://"):], timeout=60) as db:
@@ -118,7 +118,7 @@ def run(backend):
         # Let the database write back what the imports left in its log (as
         # a quiet moment after an upload would), so the figures measure
         # reads, not the checkpoint of a million-row write running beside them.
-        settle(database, admin)
+        settle(database)
         big = ids[SIZES[-1]]
         deep = str(int(SIZES[-1] * 0.9))
         endpoints = [

@@ -182,25 +182,29 @@ pub struct NewInvitation {
     pub created_at: Stamp,
 }
 
-/// A timestamp written to SQLite as the text diesel would write for it,
-/// formatted once and shared: an import's rows all carry the same two,
-/// and formatting them per row (`%F %T%.f`, into a new string each time)
-/// took 7 % of the importing thread.
+/// A timestamp with its text formatted once and shared: an import's rows
+/// all carry the same two, and formatting them per row (`%F %T%.f`, into
+/// a new string each time) took 7 % of the importing thread. SQLite gets
+/// this text as diesel would write it; PostgreSQL's staged `COPY` reads it
+/// too (`staged_pg`).
 #[derive(Debug, Clone, diesel::expression::AsExpression)]
 #[diesel(sql_type = diesel::sql_types::Timestamp)]
 pub struct Stamp {
-    pub at: NaiveDateTime,
     text: std::sync::Arc<str>,
 }
 
 impl Stamp {
     pub fn new(at: NaiveDateTime) -> Stamp {
         Stamp {
-            at,
             // The format of diesel's own `ToSql<Timestamp, Sqlite>`, so the
             // stored text compares with every other timestamp as before.
             text: at.format("%F %T%.f").to_string().into(),
         }
+    }
+
+    /// The timestamp as text (`%F %T%.f`, as diesel writes it to SQLite).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 

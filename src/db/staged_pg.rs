@@ -2,19 +2,18 @@
 //!
 //! Each batch is copied into a temporary table (no WAL, no index), and the
 //! whole import moves into `invitations` in one `INSERT … SELECT … ORDER BY
-//! email_key` at the end. The two indexes on `(account_id, email_key)` then
-//! take their new entries in key order, a sweep that changes each of their
-//! pages once, instead of a million inserts at random places that change
-//! nearly every page of indexes as large as the account's history, each
-//! page again after every checkpoint (and a changed page's first change
-//! after a checkpoint writes the whole page to the WAL). So a large import
-//! costs what its file costs, not what the account already holds.
+//! email_key` at the end. The unique index of open invitations on
+//! `(account_id, email_key)` then takes its new entries in key order, a
+//! sweep that changes each of its pages once, instead of a million inserts
+//! at random places of an index as large as the account's history, each
+//! page changed again after every checkpoint (and a page's first change
+//! after a checkpoint writes the whole page to the WAL).
 
 use super::models::NewInvitation;
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use std::fmt::Write;
 
 diesel::table! {
     /// The import's invitations until they move into `invitations`.
@@ -62,21 +61,20 @@ pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
     diesel::copy_from(t::table)
         .from_raw_data(columns, |out| {
             let mut line = String::with_capacity(256);
-            let mut stamps = Stamps::default();
             for row in rows {
                 line.clear();
                 for text in [&row.id, &row.account_id, &row.import_id] {
                     field(&mut line, text);
                 }
-                line.push_str(&row.position.to_string());
-                line.push('\t');
+                // Writing to a String cannot fail.
+                let _ = write!(line, "{}\t", row.position);
                 for text in [&row.email, &row.email_key] {
                     field(&mut line, text);
                 }
                 field(&mut line, row.status);
-                line.push_str(stamps.text(row.next_attempt_at.at));
+                line.push_str(row.next_attempt_at.text());
                 line.push('\t');
-                line.push_str(stamps.text(row.created_at.at));
+                line.push_str(row.created_at.text());
                 line.push('\n');
                 std::io::Write::write_all(out, line.as_bytes())
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
@@ -99,21 +97,6 @@ fn field(line: &mut String, text: &str) {
         }
     }
     line.push('\t');
-}
-
-/// Formats timestamps, remembering the last one (an import's rows share it).
-#[derive(Default)]
-struct Stamps {
-    last: Option<(NaiveDateTime, String)>,
-}
-
-impl Stamps {
-    fn text(&mut self, at: NaiveDateTime) -> &str {
-        if self.last.as_ref().map(|(t, _)| *t) != Some(at) {
-            self.last = Some((at, at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()));
-        }
-        self.last.as_ref().map_or("", |(_, text)| text.as_str())
-    }
 }
 
 /// Moves the staged invitations into `invitations`, in address order.
