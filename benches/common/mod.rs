@@ -149,11 +149,30 @@ impl Database {
     pub fn settle(&self) -> Result<()> {
         match self {
             Database::Sqlite { url } => {
+                // A checkpoint that finds another one running (the server's
+                // own, copying the last import's log) does not wait for it
+                // whatever the busy timeout: it answers busy at once. So
+                // ask until one has emptied the log.
+                #[derive(diesel::QueryableByName)]
+                struct Outcome {
+                    #[diesel(sql_type = diesel::sql_types::Integer)]
+                    busy: i32,
+                }
                 let path = url.trim_start_matches("sqlite://");
                 let mut conn = diesel::SqliteConnection::establish(path)?;
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 60000; PRAGMA wal_checkpoint(TRUNCATE);",
-                )?;
+                conn.batch_execute("PRAGMA busy_timeout = 60000")?;
+                let deadline = Instant::now() + Duration::from_secs(300);
+                while diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .get_result::<Outcome>(&mut conn)?
+                    .busy
+                    != 0
+                {
+                    ensure!(
+                        Instant::now() < deadline,
+                        "the log of {path} could not be emptied in 5 minutes"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
             Database::Postgres { url, .. } => {
                 PgConnection::establish(url)?.batch_execute("CHECKPOINT")?;
