@@ -340,10 +340,20 @@ async fn post_import(
     base: &str,
     file: &ImportFile,
 ) -> Result<(f64, serde_json::Value)> {
+    post_import_as(client, base, file, API_KEY).await
+}
+
+/// [`post_import`] with another account's key.
+async fn post_import_as(
+    client: &reqwest::Client,
+    base: &str,
+    file: &ImportFile,
+    key: &str,
+) -> Result<(f64, serde_json::Value)> {
     let started = Instant::now();
     let response = client
         .post(format!("{base}/imports?filename=bench.txt"))
-        .bearer_auth(API_KEY)
+        .bearer_auth(key)
         .header("Content-Type", "text/plain")
         .body(file.bytes.clone())
         .send()

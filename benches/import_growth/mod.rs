@@ -9,6 +9,10 @@
 //! a 2-entry import, a 2-entry dry run, `POST /users` with 2 addresses,
 //! and `POST /imports/{id}/resend` of a 2-entry import.
 //!
+//! Then, for comparison and without a target, one large import into a
+//! second account of the same database: what a first import costs when
+//! the tables and indexes already hold the first account's rows.
+//!
 //! Targets: each small request after the large imports takes at most
 //! [`TARGET_SMALL_RATIO`] times what it took in the empty account; the
 //! third large import at most [`TARGET_LARGE_RATIO`] times the first; the
@@ -20,7 +24,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::json;
 
 use super::common::{Backend, Database, Memory, Server, API_KEY};
-use super::{check_counts, post_import, verdict, ImportFile, TARGET_PEAK_MB};
+use super::{check_counts, post_import, post_import_as, verdict, ImportFile, TARGET_PEAK_MB};
 
 /// Tries of each small request; the median is reported.
 const SMALL_REPEATS: usize = 7;
@@ -42,6 +46,9 @@ pub struct Growth {
     small_after: [f64; 4],
     /// Seconds to the 201 of each large import, and the peak memory after it.
     large: Vec<(f64, f64)>,
+    /// Seconds to the 201 of one large import into a second account, after
+    /// the first account's.
+    other_account_secs: f64,
     /// The server's peak memory at the end.
     peak_mb: f64,
 }
@@ -59,7 +66,7 @@ pub fn run(bin: &std::path::Path, backends: &[Backend], size: usize) -> Result<(
         let database = Database::create(backend, dir.path())?;
         let mut server = Server::start_without_dispatcher(bin, database.url(), dir.path())?;
         let result = runtime
-            .block_on(measure(&server, &database, backend.name(), size))
+            .block_on(measure(bin, &server, &database, backend.name(), size))
             .with_context(|| format!("server log: {}", server.log_tail()));
         server.stop();
         rows.push(result?);
@@ -69,6 +76,7 @@ pub fn run(bin: &std::path::Path, backends: &[Backend], size: usize) -> Result<(
 }
 
 async fn measure(
+    bin: &std::path::Path,
     server: &Server,
     database: &Database,
     backend: &'static str,
@@ -101,14 +109,43 @@ async fn measure(
     database.settle()?;
     let small_after = small.all().await?;
     println!("  after:         {}", small_line(&small_after));
+    let other_key = create_account(bin, database.url())?;
+    let file = ImportFile::generate_from(size, LARGE_IMPORTS * 100_000_000);
+    database.settle()?;
+    let (other_account_secs, import) =
+        post_import_as(&client, &server.base, &file, &other_key).await?;
+    check_counts(&import, &file)?;
+    println!("  another account's first import of {size}: {other_account_secs:.2} s");
     Ok(Growth {
         backend,
         size,
         small_before,
         small_after,
         large,
+        other_account_secs,
         peak_mb: Memory::read(server.pid())?.peak_mb,
     })
+}
+
+/// Makes a second account with `bulk-invite accounts create` and returns
+/// its API key.
+fn create_account(bin: &std::path::Path, database_url: &str) -> Result<String> {
+    let output = std::process::Command::new(bin)
+        .args(["accounts", "create", "Second account"])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .context("cannot run bulk-invite accounts create")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "bulk-invite accounts create failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("bik_"))
+        .map(str::to_owned)
+        .with_context(|| format!("no API key in: {stdout}"))
 }
 
 fn small_line(ms: &[f64; 4]) -> String {
@@ -240,6 +277,16 @@ fn print(rows: &[Growth]) {
                 peak
             );
         }
+    }
+    println!(
+        "\n{:<9} {:>9} {:>31}",
+        "backend", "entries", "another_account_first_secs"
+    );
+    for row in rows {
+        println!(
+            "{:<9} {:>9} {:>31.2}",
+            row.backend, row.size, row.other_account_secs
+        );
     }
     println!("\ntargets:");
     for row in rows {
