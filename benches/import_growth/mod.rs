@@ -257,8 +257,8 @@ fn print(rows: &[Growth]) {
         }
     }
     // Each large import's time against the first's and the one before's:
-    // growth with the account shows in both; a first import that is only
-    // cheaper (an empty index takes appends) shows in the first alone.
+    // growth with the account shows in both; a first import that is cheaper
+    // only because it went into empty tables shows in `x_first` alone.
     println!(
         "\n{:<9} {:>9} {:>7} {:>11} {:>9} {:>10} {:>11}",
         "backend", "entries", "import", "secs_to_201", "x_first", "x_previous", "peak_rss_MB"
