@@ -293,6 +293,9 @@ async fn run_one(bin: &Path, backend: &Backend, file: &ImportFile) -> Result<Row
     let result = measure(&server, file).await;
     server.stop();
     let m = result.with_context(|| format!("server log: {}", server.log_tail()))?;
+    // The floor starts from a quiet database too, as the import did: not
+    // while the log the import left is still being copied back.
+    database.settle()?;
     let floor_secs = import_floor::measure(bin, backend, &database, dir.path())
         .context("the database's own bulk path")?;
     Ok(Row {

@@ -5,13 +5,34 @@
 /// is parsed anew each time, which costs as much as the inserting).
 pub const SQLITE_ROWS_PER_INSERT: usize = 128;
 
+/// What [`insert_rows`] does when SQLite turned rows away: the same
+/// failure an `INSERT` without `OR IGNORE` would have been, after it.
+pub fn all_inserted(table: &str, inserted: usize, rows: usize) -> diesel::QueryResult<()> {
+    if inserted == rows {
+        return Ok(());
+    }
+    Err(diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::Unknown,
+        Box::new(format!(
+            "SQLite refused {} of {rows} rows for {table}",
+            rows - inserted
+        )),
+    ))
+}
+
 /// Inserts many rows: cached fixed-size multi-row `INSERT`s on SQLite,
 /// binary `COPY` on PostgreSQL (several times faster than `INSERT`).
+///
+/// On SQLite `INSERT OR IGNORE`, whose count of rows written is checked:
+/// a plain `INSERT` keeps a statement journal, a copy of every page it
+/// changes, in case a row fails halfway (5 % of a 1M import).
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {
         match $conn {
             $crate::db::DbConnection::Sqlite(c) => {
+                use $crate::db::macros::all_inserted;
                 const N: usize = $crate::db::macros::SQLITE_ROWS_PER_INSERT;
+                let name = stringify!($table);
                 let rows = &$rows[..];
                 let chunks = rows.chunks_exact(N);
                 let rest = chunks.remainder();
@@ -19,10 +40,16 @@ macro_rules! insert_rows {
                     let chunk: &[_; N] = chunk.try_into().map_err(|_| {
                         diesel::result::Error::QueryBuilderError("a chunk of the wrong size".into())
                     })?;
-                    diesel::insert_into($table).values(chunk).execute(c)?;
+                    let inserted = diesel::insert_or_ignore_into($table)
+                        .values(chunk)
+                        .execute(c)?;
+                    all_inserted(name, inserted, N)?;
                 }
                 if !rest.is_empty() {
-                    diesel::insert_into($table).values(rest).execute(c)?;
+                    let inserted = diesel::insert_or_ignore_into($table)
+                        .values(rest)
+                        .execute(c)?;
+                    all_inserted(name, inserted, rest.len())?;
                 }
             }
             $crate::db::DbConnection::Pg(c) => {
@@ -32,4 +59,45 @@ macro_rules! insert_rows {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::models::User;
+    use crate::db::schema::users;
+    use crate::db::{accounts, connect, migrate, now, DbConnection, DbUrl};
+    use diesel::prelude::*;
+
+    #[test]
+    fn a_row_sqlite_turns_away_fails_the_write_and_nothing_of_it_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
+        let pool = connect(&url).unwrap();
+        let mut conn = pool.get().unwrap();
+        migrate(&mut conn).unwrap();
+        let account = accounts::create(&mut conn, "A", "bik_macros_test").unwrap();
+        let user = |email: &str| User {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account.id.clone(),
+            email: email.to_owned(),
+            email_key: email.to_owned(),
+            created_at: now(),
+        };
+        // A full chunk and a rest, the rest holding an address twice.
+        let mut rows: Vec<User> = (0..super::SQLITE_ROWS_PER_INSERT + 2)
+            .map(|i| user(&format!("u{i}@x.io")))
+            .collect();
+        rows.push(user("u0@x.io"));
+
+        let conn: &mut DbConnection = &mut conn;
+        let result = conn.transaction(|conn| -> QueryResult<()> {
+            insert_rows!(conn, users::table, &rows);
+            Ok(())
+        });
+
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("refused 1 of 3 rows"), "{error}");
+        let left: i64 = users::table.count().get_result(conn).unwrap();
+        assert_eq!(left, 0);
+    }
 }
