@@ -394,30 +394,15 @@ fn write_rows(conn: &mut DbConnection, rows: &mut Rows) -> QueryResult<()> {
 /// those left out `already_invited`. Only when some were left out does it
 /// read back which.
 ///
-/// `INSERT OR IGNORE`, not `ON CONFLICT DO NOTHING`: with the latter the
-/// `NOT NULL` columns keep their `ABORT`, so SQLite keeps a statement
-/// journal of every page each multi-row `INSERT` changes, a copy of one
-/// index page per row here (12-15 % of a 1M import). Nothing else can
-/// turn a row away: every `NOT NULL` column is set, the table has no
+/// Through [`sqlite_insert_or_ignore`]: nothing but that index can turn a
+/// row away here, since every `NOT NULL` column is set, the table has no
 /// `CHECK`, and the id and the position are new.
 fn insert_unless_open(c: &mut diesel::SqliteConnection, rows: &mut Rows) -> QueryResult<()> {
-    const N: usize = super::macros::SQLITE_ROWS_PER_INSERT;
-    let chunks = rows.invitations.chunks_exact(N);
-    let rest = chunks.remainder();
     let mut inserted = 0;
-    for chunk in chunks {
-        let chunk: &[NewInvitation; N] = chunk.try_into().map_err(|_| {
-            diesel::result::Error::QueryBuilderError("a chunk of the wrong size".into())
-        })?;
-        inserted += diesel::insert_or_ignore_into(invitations::table)
-            .values(chunk)
-            .execute(c)?;
-    }
-    if !rest.is_empty() {
-        inserted += diesel::insert_or_ignore_into(invitations::table)
-            .values(rest)
-            .execute(c)?;
-    }
+    sqlite_insert_or_ignore!(c, invitations::table, rows.invitations, |n, _| {
+        inserted += n;
+        QueryResult::Ok(())
+    });
     if inserted == rows.invitations.len() {
         return Ok(());
     }
