@@ -215,6 +215,7 @@ pub async fn create_import(
     } = received;
     let account_id = auth.0.id;
     let daily_budget = state.limits.account_daily_invitations;
+    let pool = state.pool.clone();
     let created = blocking(&state, move |conn| {
         let text = decode_entries(&file.bytes)?;
         let sha256 = hex::encode(Sha256::digest(&file.bytes));
@@ -227,7 +228,15 @@ pub async fn create_import(
             options: &options,
             daily_budget,
         };
-        Ok(imports::create(conn, &account_id, upload)?)
+        // A second connection for the lookups, if one is idle: an import
+        // never waits for it.
+        let mut lookups = pool.try_get();
+        Ok(imports::create(
+            conn,
+            lookups.as_deref_mut(),
+            &account_id,
+            upload,
+        )?)
     })
     .await?;
     let (import, replayed) = match created {

@@ -52,16 +52,27 @@ pub enum Created {
 
 /// Classifies `upload` and writes the import, its entries and its queued
 /// invitations in one transaction: all of it or nothing.
-#[tracing::instrument(skip(conn, upload), fields(size = upload.size_bytes))]
+#[tracing::instrument(skip(conn, lookups, upload), fields(size = upload.size_bytes))]
+///
+/// `lookups`, a second connection when the pool has one idle, asks the
+/// account about each batch's addresses while `conn` writes the batch
+/// before, so the questions cost the import little time (without one,
+/// `conn` asks too). Its answers are the ones `conn` would get: each
+/// question on PostgreSQL sees what was committed when it was asked, in
+/// the import's transaction or not, and the import's own writes (expired
+/// invitations closed) change no answer, since the question of open
+/// invitations leaves out expired ones itself; on SQLite nothing else
+/// writes while the import holds the write lock.
 pub fn create(
     conn: &mut DbConnection,
+    lookups: Option<&mut DbConnection>,
     account_id: &str,
     upload: Upload<'_>,
 ) -> Result<Created, DbError> {
     // A large page cache while writing many rows keeps SQLite from spilling
     // half-built pages to disk mid-transaction.
     set_sqlite_cache(conn, IMPORT_CACHE_KIB)?;
-    let created = write_import(conn, account_id, upload);
+    let created = write_import(conn, lookups, account_id, upload);
     set_sqlite_cache(conn, DEFAULT_CACHE_KIB)?;
     created
 }
@@ -81,6 +92,7 @@ fn set_sqlite_cache(conn: &mut DbConnection, kib: i64) -> QueryResult<()> {
 
 fn write_import(
     conn: &mut DbConnection,
+    lookups: Option<&mut DbConnection>,
     account_id: &str,
     upload: Upload<'_>,
 ) -> Result<Created, DbError> {
@@ -116,7 +128,7 @@ fn write_import(
                 locale: upload.options.locale.as_ref().map(|l| l.as_str()),
             })
             .execute(conn)?;
-        let tally = write_entries(conn, account_id, &id, upload.text, created_at)?;
+        let tally = write_entries(conn, lookups, account_id, &id, upload.text, created_at)?;
         let queued = tally.queued as i64;
         budget::charge(conn, account_id, upload.daily_budget, queued, created_at)?
             .map_err(DbError::BudgetExceeded)?;
@@ -223,12 +235,13 @@ fn find_by_idempotency_key(
         .optional()
 }
 
-/// Classifies the file and writes its rows. Parsing the file and building
-/// rows runs on a second thread while this one asks the account about each
-/// batch's new addresses, settles the batch and inserts it, so the two
-/// halves of the work overlap.
+/// Classifies the file and writes its rows. Parsing the file, building
+/// rows and (with `lookups`) asking the account about them runs on a
+/// second thread while this one writes each batch (and asks about it when
+/// that thread could not), so the two halves of the work overlap.
 fn write_entries(
     conn: &mut DbConnection,
+    lookups: Option<&mut DbConnection>,
     account_id: &str,
     import_id: &str,
     text: &str,
@@ -240,27 +253,34 @@ fn write_entries(
         super::staged_pg::begin(pg)?;
     }
     let tally = std::thread::scope(|scope| {
-        let producer = scope.spawn(move || {
+        let producer = scope.spawn(move || -> QueryResult<()> {
+            let mut lookups = lookups;
             let mut classifier = classify(text);
             loop {
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let mut batch = build_rows(account_id, import_id, batch, created_at);
+                if let Some(lookups) = lookups.as_deref_mut() {
+                    settle_rows(lookups, account_id, &mut batch)?;
+                    batch.settled = true;
+                }
                 // A closed channel means the writer failed; its error is reported.
-                if batch.is_empty()
-                    || rows
-                        .send(build_rows(account_id, import_id, batch, created_at))
-                        .is_err()
-                {
-                    return;
+                if rows.send(batch).is_err() {
+                    return Ok(());
                 }
             }
         });
         // Takes the receiver, so a failed write closes the channel and
         // the classifier stops.
         let written = settle_and_write(conn, account_id, batches);
-        producer.join().map_err(|_| {
+        let produced = producer.join().map_err(|_| {
             diesel::result::Error::QueryBuilderError("the classifier panicked".into())
         })?;
-        written
+        // A failed lookup ends the batches early: the write must fail too.
+        let written = written?;
+        produced.map(|()| written)
     })?;
     if let DbConnection::Pg(pg) = conn {
         super::staged_pg::finish(pg)?;
@@ -275,7 +295,9 @@ fn settle_and_write(
 ) -> QueryResult<Tally> {
     let mut tally = Tally::default();
     for mut batch in batches {
-        settle_rows(conn, account_id, &mut batch)?;
+        if !batch.settled {
+            settle_rows(conn, account_id, &mut batch)?;
+        }
         write_rows(conn, &mut batch)?;
         batch.statuses.iter().for_each(|s| tally.add(*s));
     }
@@ -290,6 +312,8 @@ struct Rows {
     /// The status of each of `entries`.
     statuses: Vec<EntryStatus>,
     invitations: Vec<NewInvitation>,
+    /// Whether [`settle_rows`] has been applied.
+    settled: bool,
 }
 
 impl Rows {
@@ -373,6 +397,7 @@ fn build_rows(
         entries,
         statuses,
         invitations,
+        settled: false,
     }
 }
 

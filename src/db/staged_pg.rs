@@ -99,11 +99,13 @@ fn field(line: &mut String, text: &str) {
     line.push('\t');
 }
 
-/// Moves the staged invitations into `invitations`, in address order.
+/// Moves the staged invitations into `invitations`, in address order
+/// (the account is the same for all of them, so the sort compares the
+/// addresses only).
 pub fn finish(pg: &mut PgConnection) -> QueryResult<()> {
     pg.batch_execute(&format!(
         "INSERT INTO invitations ({COLUMNS}) \
-         SELECT {COLUMNS} FROM import_invitations ORDER BY account_id, email_key; \
+         SELECT {COLUMNS} FROM import_invitations ORDER BY email_key; \
          DROP TABLE import_invitations"
     ))
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 both_backends!(
     backend:
     every_batch_of_a_large_file_is_settled_against_the_account,
+    with_no_second_connection_idle_the_import_asks_on_its_own_and_answers_the_same,
     the_dry_run_of_a_large_file_counts_what_its_import_does,
     concurrent_imports_overlapping_across_batches_open_one_invitation_per_address,
 );
@@ -62,7 +63,23 @@ fn assert_expected_counts(counts: &Value) {
 
 async fn every_batch_of_a_large_file_is_settled_against_the_account(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let file = arrange(&app).await;
+
+    assert_every_batch_settled(&app).await;
+}
+
+/// The import asks about each batch on a second connection while it
+/// writes the one before; with none idle it asks on its own, and the
+/// answers are the same.
+async fn with_no_second_connection_idle_the_import_asks_on_its_own_and_answers_the_same(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_tuned(backend, |pool| pool.max_size = Some(1), |_| {}).await;
+
+    assert_every_batch_settled(&app).await;
+}
+
+async fn assert_every_batch_settled(app: &TestApp) {
+    let file = arrange(app).await;
 
     let import = app.import(file).await;
 
