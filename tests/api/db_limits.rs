@@ -169,3 +169,39 @@ async fn connections_the_database_dropped_are_replaced() {
         assert_eq!(app.get("/imports").await.status(), 200);
     }
 }
+
+/// An import asks about its addresses on a second connection while it
+/// writes; when a question fails (here: it waits behind a lock on `users`
+/// past the statement timeout), the import fails with it and nothing of
+/// it is written, not an import of the batches asked about before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_lookups_fail_writes_nothing() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let served = Served::start(&app, &[("DATABASE_STATEMENT_TIMEOUT_SECS", "2")]).await;
+    let database_url = app.database_url.clone();
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url))
+        .await
+        .expect("lock");
+    // Two batches on PostgreSQL (20,000 entries each).
+    let file: Vec<String> = (0..30_000).map(|n| format!("p{n}@x.io")).collect();
+
+    let response = app
+        .client
+        .post(served.url("/imports"))
+        .bearer_auth(&app.api_key)
+        .header("Content-Type", "text/plain")
+        .body(file.join("\n"))
+        .send()
+        .await
+        .expect("response");
+
+    assert_problem(response, 503, "unavailable").await;
+    tokio::task::spawn_blocking(move || lock.release())
+        .await
+        .expect("unlock");
+    for table in ["imports", "import_entries", "invitations"] {
+        assert_eq!(app.count_rows(table), 0, "{table}");
+    }
+}
