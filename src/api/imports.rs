@@ -231,12 +231,11 @@ pub async fn create_import(
         // A second connection for the lookups, if one is idle: an import
         // never waits for it.
         let mut lookups = pool.try_get();
-        Ok(imports::create(
-            conn,
-            lookups.as_deref_mut(),
-            &account_id,
-            upload,
-        )?)
+        let created = imports::create(conn, lookups.as_deref_mut(), &account_id, upload);
+        if let Some(lookups) = lookups {
+            crate::db::give_back(lookups, created.is_err());
+        }
+        Ok(created?)
     })
     .await?;
     let (import, replayed) = match created {

@@ -198,13 +198,19 @@ where
 {
     let mut conn = pool.get()?;
     let result = f(&mut conn);
-    let suspect = result.as_ref().is_err_and(MayBeLost::may_be_lost);
+    give_back(conn, result.as_ref().is_err_and(MayBeLost::may_be_lost));
+    result
+}
+
+/// Gives `conn` back to the pool; after a failure that may have lost it
+/// (`suspect`), it is asked `SELECT 1` first and dropped if it does not
+/// answer.
+pub fn give_back(mut conn: PooledConnection, suspect: bool) {
     if suspect && conn.batch_execute("SELECT 1").is_err() {
         LOST.with(|lost| lost.set(true));
     }
     // `conn` goes back to the pool here, on this thread, after the flag.
     drop(conn);
-    result
 }
 
 /// How the pool is sized and how long a caller waits for a connection.

@@ -138,20 +138,7 @@ async fn connections_the_database_dropped_are_replaced() {
     // Every pooled connection is open and idle.
     let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
     assert!(answers.iter().all(|a| a.status() == 200));
-    let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-    let name = app
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap();
-    let mut conn = diesel::PgConnection::establish(&admin).expect("admin connection");
-    conn.batch_execute(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))
-    .expect("terminate");
+    terminate_connections(&app);
 
     let mut refused = 0;
     for _ in 0..20 {
@@ -168,6 +155,60 @@ async fn connections_the_database_dropped_are_replaced() {
     for _ in 0..20 {
         assert_eq!(app.get("/imports").await.status(), 200);
     }
+}
+
+/// An import's second connection (for its lookups) is tested like its
+/// first after a failure: when the database dropped them all, each failed
+/// import takes two dead connections out of the pool, not one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_replace_both_their_connections_the_database_dropped() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    // Every pooled connection is open and idle.
+    let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    terminate_connections(&app);
+
+    let mut refused = 0;
+    for n in 0..20 {
+        let import = app
+            .client
+            .post(app.url("/imports"))
+            .bearer_auth(&app.api_key)
+            .header("Content-Type", "text/plain")
+            .body(format!("p{n}@x.io"))
+            .send()
+            .await
+            .expect("response");
+        match import.status().as_u16() {
+            201 => break,
+            503 => refused += 1,
+            other => panic!("answered {other}"),
+        }
+    }
+    assert!(
+        refused <= 3,
+        "{refused} imports refused (the pool holds 6, two per import)"
+    );
+}
+
+/// Ends every connection to the app's database, as a restart would.
+fn terminate_connections(app: &TestApp) {
+    let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    let mut conn = diesel::PgConnection::establish(&admin).expect("admin connection");
+    conn.batch_execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .expect("terminate");
 }
 
 /// An import asks about its addresses on a second connection while it
