@@ -52,7 +52,6 @@ pub enum Created {
 
 /// Classifies `upload` and writes the import, its entries and its queued
 /// invitations in one transaction: all of it or nothing.
-#[tracing::instrument(skip(conn, lookups, upload), fields(size = upload.size_bytes))]
 ///
 /// `lookups`, a second connection when the pool has one idle, asks the
 /// account about each batch's addresses while `conn` writes the batch
@@ -63,6 +62,7 @@ pub enum Created {
 /// invitations closed) change no answer, since the question of open
 /// invitations leaves out expired ones itself; on SQLite nothing else
 /// writes while the import holds the write lock.
+#[tracing::instrument(skip(conn, lookups, upload), fields(size = upload.size_bytes))]
 pub fn create(
     conn: &mut DbConnection,
     lookups: Option<&mut DbConnection>,
