@@ -283,7 +283,8 @@ fn write_entries(
         produced.map(|()| written)
     })?;
     if let DbConnection::Pg(pg) = conn {
-        super::staged_pg::finish(pg)?;
+        let queued = EntryStatus::Queued.as_str();
+        super::staged_pg::finish(pg, account_id, import_id, queued, created_at)?;
     }
     Ok(tally)
 }

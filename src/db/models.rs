@@ -185,8 +185,8 @@ pub struct NewInvitation {
 /// A timestamp with its text formatted once and shared: an import's rows
 /// all carry the same two, and formatting them per row (`%F %T%.f`, into
 /// a new string each time) took 7 % of the importing thread. SQLite gets
-/// this text as diesel would write it; PostgreSQL's staged `COPY` reads it
-/// too (`staged_pg`).
+/// this text as diesel would write it (PostgreSQL's import stages neither
+/// time and adds them as the rows move, see `staged_pg`).
 #[derive(Debug, Clone, diesel::expression::AsExpression)]
 #[diesel(sql_type = diesel::sql_types::Timestamp)]
 pub struct Stamp {
@@ -200,11 +200,6 @@ impl Stamp {
             // stored text compares with every other timestamp as before.
             text: at.format("%F %T%.f").to_string().into(),
         }
-    }
-
-    /// The timestamp as text (`%F %T%.f`, as diesel writes it to SQLite).
-    pub fn text(&self) -> &str {
-        &self.text
     }
 }
 

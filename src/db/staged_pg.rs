@@ -10,71 +10,53 @@
 //! after a checkpoint writes the whole page to the WAL).
 
 use super::models::NewInvitation;
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use std::fmt::Write;
 
 diesel::table! {
-    /// The import's invitations until they move into `invitations`.
+    /// The import's invitations until they move into `invitations`: the
+    /// columns that differ from row to row (the account, the import, the
+    /// status and the times are the same for all of them, and are added
+    /// as they move).
     import_invitations (id) {
         id -> Text,
-        account_id -> Text,
-        import_id -> Text,
         position -> BigInt,
         email -> Text,
         email_key -> Text,
-        status -> Text,
-        next_attempt_at -> Timestamp,
-        created_at -> Timestamp,
     }
 }
 
-const COLUMNS: &str =
-    "id, account_id, import_id, position, email, email_key, status, next_attempt_at, created_at";
-
 /// Makes the temporary table, dropped when the transaction ends.
 pub fn begin(pg: &mut PgConnection) -> QueryResult<()> {
-    pg.batch_execute(&format!(
+    pg.batch_execute(
         "CREATE TEMPORARY TABLE import_invitations ON COMMIT DROP AS \
-         SELECT {COLUMNS} FROM invitations WITH NO DATA"
-    ))
+         SELECT id, position, email, email_key FROM invitations WITH NO DATA",
+    )
 }
 
 /// Copies one batch of invitations into the temporary table (text `COPY`).
+/// Their account, import, status and times are those [`finish`] is given.
 pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
     use import_invitations as t;
     if rows.is_empty() {
         return Ok(());
     }
-    let columns = (
-        t::id,
-        t::account_id,
-        t::import_id,
-        t::position,
-        t::email,
-        t::email_key,
-        t::status,
-        t::next_attempt_at,
-        t::created_at,
-    );
     diesel::copy_from(t::table)
-        .from_raw_data(columns, |out| {
-            let mut line = String::with_capacity(256);
+        .from_raw_data((t::id, t::position, t::email, t::email_key), |out| {
+            let mut line = String::with_capacity(128);
             for row in rows {
                 line.clear();
-                for text in [&row.id, &row.account_id, &row.import_id] {
-                    field(&mut line, text);
-                }
+                field(&mut line, &row.id);
                 // Writing to a String cannot fail.
                 let _ = write!(line, "{}\t", row.position);
-                for text in [&row.email, &row.email_key] {
-                    field(&mut line, text);
-                }
-                field(&mut line, row.status);
-                line.push_str(row.next_attempt_at.text());
-                line.push('\t');
-                line.push_str(row.created_at.text());
+                field(&mut line, &row.email);
+                field(&mut line, &row.email_key);
+                // The last field ends the line, not a tab.
+                line.pop();
                 line.push('\n');
                 std::io::Write::write_all(out, line.as_bytes())
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
@@ -101,11 +83,25 @@ fn field(line: &mut String, text: &str) {
 
 /// Moves the staged invitations into `invitations`, in address order
 /// (the account is the same for all of them, so the sort compares the
-/// addresses only).
-pub fn finish(pg: &mut PgConnection) -> QueryResult<()> {
-    pg.batch_execute(&format!(
-        "INSERT INTO invitations ({COLUMNS}) \
-         SELECT {COLUMNS} FROM import_invitations ORDER BY email_key; \
-         DROP TABLE import_invitations"
-    ))
+/// addresses only), as `status` invitations of `account_id` and
+/// `import_id`, made and due at `created_at`.
+pub fn finish(
+    pg: &mut PgConnection,
+    account_id: &str,
+    import_id: &str,
+    status: &str,
+    created_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO invitations \
+         (id, account_id, import_id, position, email, email_key, status, next_attempt_at, created_at) \
+         SELECT id, $1, $2, position, email, email_key, $3, $4, $4 \
+         FROM import_invitations ORDER BY email_key",
+    )
+    .bind::<Text, _>(account_id)
+    .bind::<Text, _>(import_id)
+    .bind::<Text, _>(status)
+    .bind::<Timestamp, _>(created_at)
+    .execute(pg)?;
+    pg.batch_execute("DROP TABLE import_invitations")
 }
