@@ -132,22 +132,11 @@ async fn sqlite_is_built_for_cached_statements_and_unlocked_allocations() {
 /// 503 forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_the_database_dropped_are_replaced() {
-    let Some(app) = TestApp::spawn_postgres().await else {
+    let Some(app) = app_whose_connections_the_database_dropped().await else {
         return;
     };
-    // Every pooled connection is open and idle.
-    let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
-    assert!(answers.iter().all(|a| a.status() == 200));
-    terminate_connections(&app);
 
-    let mut refused = 0;
-    for _ in 0..20 {
-        match app.get("/imports").await.status().as_u16() {
-            200 => break,
-            503 => refused += 1,
-            other => panic!("answered {other}"),
-        }
-    }
+    let refused = refused_before(200, |_| async { app.get("/imports").await.status() }).await;
     assert!(
         refused <= 6,
         "{refused} requests refused (the pool holds 6)"
@@ -162,35 +151,56 @@ async fn connections_the_database_dropped_are_replaced() {
 /// import takes two dead connections out of the pool, not one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_replace_both_their_connections_the_database_dropped() {
-    let Some(app) = TestApp::spawn_postgres().await else {
+    let Some(app) = app_whose_connections_the_database_dropped().await else {
         return;
     };
-    // Every pooled connection is open and idle.
-    let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
-    assert!(answers.iter().all(|a| a.status() == 200));
-    terminate_connections(&app);
 
-    let mut refused = 0;
-    for n in 0..20 {
-        let import = app
-            .client
-            .post(app.url("/imports"))
-            .bearer_auth(&app.api_key)
-            .header("Content-Type", "text/plain")
-            .body(format!("p{n}@x.io"))
-            .send()
-            .await
-            .expect("response");
-        match import.status().as_u16() {
-            201 => break,
-            503 => refused += 1,
-            other => panic!("answered {other}"),
+    let refused = refused_before(201, |n| {
+        let app = &app;
+        async move {
+            let import = app
+                .client
+                .post(app.url("/imports"))
+                .bearer_auth(&app.api_key)
+                .header("Content-Type", "text/plain")
+                .body(format!("p{n}@x.io"))
+                .send()
+                .await;
+            import.expect("response").status()
         }
-    }
+    })
+    .await;
     assert!(
         refused <= 3,
         "{refused} imports refused (the pool holds 6, two per import)"
     );
+}
+
+/// A PostgreSQL app whose pooled connections were all open and idle, then
+/// ended by the database, as a restart would.
+async fn app_whose_connections_the_database_dropped() -> Option<TestApp> {
+    let app = TestApp::spawn_postgres().await?;
+    let answers = futures_util::future::join_all((0..12).map(|_| app.get("/imports"))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    terminate_connections(&app);
+    Some(app)
+}
+
+/// How many of up to 20 requests (`send(n)`, the `n`th) answered 503
+/// before one answered `ok`; any other answer fails the test.
+async fn refused_before<F>(ok: u16, send: impl Fn(usize) -> F) -> usize
+where
+    F: std::future::Future<Output = reqwest::StatusCode>,
+{
+    let mut refused = 0;
+    for n in 0..20 {
+        match send(n).await.as_u16() {
+            code if code == ok => break,
+            503 => refused += 1,
+            other => panic!("answered {other}"),
+        }
+    }
+    refused
 }
 
 /// Ends every connection to the app's database, as a restart would.
