@@ -256,3 +256,66 @@ async fn an_import_whose_lookups_fail_writes_nothing() {
         assert_eq!(app.count_rows(table), 0, "{table}");
     }
 }
+
+/// Whether the connection's session is encrypted, and whether the server
+/// offers TLS at all.
+fn tls_of(pool: &bulk_invite::db::Pool) -> (bool, bool) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Tls {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        session: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        offered: bool,
+    }
+    let mut conn = pool.get().expect("connection");
+    let tls: Tls = diesel::sql_query(
+        "SELECT s.ssl AS session, current_setting('ssl') = 'on' AS offered \
+         FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()",
+    )
+    .get_result(&mut *conn)
+    .expect("pg_stat_ssl");
+    (tls.session, tls.offered)
+}
+
+/// A server on this machine is reached without TLS (which would encrypt
+/// every row for a trip that never leaves the kernel), while a URL that
+/// asks for TLS gets it.
+#[tokio::test]
+async fn a_loopback_server_is_reached_without_tls_unless_the_url_asks() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let host = app
+        .database_url
+        .split('@')
+        .nth(1)
+        .unwrap_or(&app.database_url);
+    if !(host.starts_with("127.0.0.1") || host.starts_with("localhost"))
+        || app.database_url.contains("sslmode")
+        || std::env::var_os("PGSSLMODE").is_some()
+    {
+        eprintln!("TEST_POSTGRES_URL does not name this machine without an sslmode: skipped");
+        return;
+    }
+
+    let (session, offered) = tls_of(&app.pool);
+    assert!(!session, "the app's connection to {host} is encrypted");
+
+    if !offered {
+        eprintln!("the server has ssl = off: the sslmode=require half is skipped");
+        return;
+    }
+    let separator = if app.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let asked = format!("{}{separator}sslmode=require", app.database_url);
+    let pool = bulk_invite::db::connect(&DbUrl::parse(&asked)).expect("pool with sslmode=require");
+    assert_eq!(
+        tls_of(&pool),
+        (true, true),
+        "sslmode=require was not honoured"
+    );
+}
