@@ -7,7 +7,9 @@ use clap::{Args, ValueEnum};
 #[derive(Debug, Clone, Args)]
 pub struct GlobalConfig {
     /// The database: a SQLite file (`sqlite://path` or a bare path) or a
-    /// `postgres://` URL.
+    /// `postgres://` URL. A PostgreSQL URL whose hosts are all loopback
+    /// addresses connects without TLS unless it names an `sslmode` (or
+    /// `PGSSLMODE` is set).
     #[arg(
         long,
         env = "DATABASE_URL",
