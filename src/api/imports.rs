@@ -233,7 +233,8 @@ pub async fn create_import(
         let mut lookups = pool.try_get();
         let created = imports::create(conn, lookups.as_deref_mut(), &account_id, upload);
         if let Some(lookups) = lookups {
-            crate::db::give_back(lookups, created.is_err());
+            use crate::db::MayBeLost;
+            crate::db::give_back(lookups, created.as_ref().is_err_and(MayBeLost::may_be_lost));
         }
         Ok(created?)
     })

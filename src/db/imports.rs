@@ -241,7 +241,7 @@ fn find_by_idempotency_key(
 /// that thread could not), so the two halves of the work overlap.
 fn write_entries(
     conn: &mut DbConnection,
-    lookups: Option<&mut DbConnection>,
+    mut lookups: Option<&mut DbConnection>,
     account_id: &str,
     import_id: &str,
     text: &str,
@@ -254,7 +254,6 @@ fn write_entries(
     }
     let tally = std::thread::scope(|scope| {
         let producer = scope.spawn(move || -> QueryResult<()> {
-            let mut lookups = lookups;
             let mut classifier = classify(text);
             loop {
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();

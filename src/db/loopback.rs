@@ -39,7 +39,7 @@ pub fn without_tls_on_loopback(url: &str, sslmode_from_env: bool) -> Cow<'_, str
         Some((_, value)) => value.split(',').collect(),
         None => hosts.split(',').map(host_of).collect(),
     };
-    if named.is_empty() || !named.iter().all(|host| is_loopback(host)) {
+    if !named.iter().all(|host| is_loopback(host)) {
         return Cow::Borrowed(url);
     }
     let separator = if query.is_some() { "&" } else { "?" };

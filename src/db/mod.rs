@@ -187,6 +187,13 @@ impl MayBeLost for anyhow::Error {
     }
 }
 
+impl MayBeLost for DbError {
+    /// A budget refusal is the data layer's own answer.
+    fn may_be_lost(&self) -> bool {
+        !matches!(self, DbError::BudgetExceeded(_))
+    }
+}
+
 /// Runs `f` on a connection of the pool. Connections are not tested with
 /// a query each time they are checked out (a round trip per request on
 /// PostgreSQL); instead, after `f` fails, the connection is asked `SELECT
