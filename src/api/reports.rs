@@ -8,7 +8,7 @@ use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
 use super::{read, ApiError, Problem};
 use crate::db::models::Entry;
-use crate::db::{imports, reports, Pool};
+use crate::db::{reports, Pool};
 use crate::domain::email::InvalidReason;
 use crate::domain::EntryStatus;
 use crate::startup::AppState;
@@ -88,11 +88,16 @@ pub async fn get_import_report(
         .transpose()?;
     let (account_id, id) = (auth.0.id, id.into_inner());
     let (import, rows) = read(&state, move |conn| {
-        let import = imports::find(conn, &account_id, &id)?
-            .ok_or_else(|| ApiError::not_found("import"))
-            .and_then(with_report)?;
-        let rows = reports::page(conn, &import.id, &statuses, after.unwrap_or(0), limit + 1)?;
-        Ok((import, rows))
+        let (import, rows) = reports::import_and_page(
+            conn,
+            &account_id,
+            &id,
+            &statuses,
+            after.unwrap_or(0),
+            limit + 1,
+        )?
+        .ok_or_else(|| ApiError::not_found("import"))?;
+        Ok((with_report(import)?, rows))
     })
     .await?;
     let (rows, next_cursor) = pagination::next_page(rows, limit, 'p', |e| e.position.to_string());

@@ -59,8 +59,9 @@ pub struct User {
     pub created_at: NaiveDateTime,
 }
 
-/// An import: the file's metadata and the counts of its entries.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// An import: the file's metadata and the counts of its entries. Also read
+/// from PostgreSQL's `row_to_json` of its row (see `reports`).
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = imports)]
 pub struct Import {
     pub id: String,
@@ -73,6 +74,7 @@ pub struct Import {
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
     #[diesel(embed)]
+    #[serde(flatten)]
     pub counts: ImportCounts,
     pub custom_message: Option<String>,
     pub expiry_days: Option<i32>,
@@ -97,6 +99,7 @@ pub struct Import {
     Selectable,
     Insertable,
     AsChangeset,
+    serde::Deserialize,
 )]
 #[diesel(table_name = imports)]
 pub struct ImportCounts {

@@ -118,3 +118,73 @@ async fn the_csv_report_can_be_asked_for_with_the_accept_header_and_filtered(app
         .all(|r| r.ends_with(",invalid,missing_at,the entry has no @ sign")));
     assert!(rows[11_999].starts_with("24000,24000,bad12000,"));
 }
+
+mod import_on_page {
+    use crate::both_backends;
+    use crate::helpers::{statuses, Backend, TestApp};
+    use reqwest::multipart::{Form, Part};
+    use serde_json::Value;
+
+    both_backends!(backend: a_report_page_shows_its_import_as_the_import_itself_does);
+
+    /// A report page carries its import (PostgreSQL reads both in one
+    /// statement, the import as JSON): every field, options and odd text
+    /// included, is what `GET /imports/{id}` says.
+    async fn a_report_page_shows_its_import_as_the_import_itself_does(backend: Backend) {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.allowed_redirect_origins = vec!["https://app.test".into()];
+        })
+        .await;
+        // Nothing to send, so the import is complete at once and nothing
+        // changes it between the two reads.
+        let form = Form::new()
+            .part(
+                "file",
+                Part::bytes(b"not-an-address\nbad@\nbad@\n".to_vec())
+                    .file_name("t\u{e9}am \"1\".txt"),
+            )
+            .text("message", "Welcome,\n\"friend\" \\ \u{1F44B}")
+            .text("expires_in_days", "9")
+            .text("redirect_url", "https://app.test/welcome?a=1&b=2")
+            .text("invited_by", "Ann <Lee> & Co")
+            .text("locale", "fr-CA");
+        let response = app.upload_form(form).await;
+        assert_eq!(response.status(), 201);
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let own: Value = app
+            .get(&format!("/imports/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let page: Value = app
+            .get(&format!("/imports/{id}/report?limit=2"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["import"], own);
+        assert_eq!(own["filename"], "t\u{e9}am \"1\".txt");
+        assert_eq!(
+            own["options"]["message"],
+            "Welcome,\n\"friend\" \\ \u{1F44B}"
+        );
+        assert_eq!(own["options"]["expires_in_days"], 9);
+        assert_eq!(
+            own["options"]["redirect_url"],
+            "https://app.test/welcome?a=1&b=2"
+        );
+        assert_eq!(own["status"], "completed");
+        assert!(own["completed_at"].is_string());
+        assert_eq!(own["counts"]["invalid"], 3);
+        assert_eq!(
+            statuses(page["entries"].as_array().unwrap()),
+            ["invalid", "invalid"]
+        );
+        assert_eq!(page["next_cursor"], "2");
+    }
+}
