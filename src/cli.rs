@@ -195,7 +195,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let app = startup::Application::build(*config, pool).await?;
+                let reads = db::connect_reads(&url, settings, startup::read_turns(&pool) as u32)
+                    .context("cannot open the database")?;
+                let app = startup::Application::build_with_reads(*config, pool, reads).await?;
                 tracing::info!(address = %app.address(), "listening");
                 app.run_until_stopped().await
             })

@@ -17,6 +17,9 @@ use tokio::task::JoinHandle;
 pub struct AppState {
     /// The database pool.
     pub pool: Pool,
+    /// The pool of `api::read` (on PostgreSQL its own, see
+    /// [`crate::db::connect_reads`]; else the main pool).
+    pub read_pool: Pool,
     /// Reads that may use the pool at once (four per core, at most the
     /// pool's size), handed out first come, first served.
     pub read_turns: Arc<tokio::sync::Semaphore>,
@@ -84,6 +87,16 @@ impl StopHandle {
 impl Application {
     /// Binds the listener and builds the server (port 0 picks a free port).
     pub async fn build(config: ServeConfig, pool: Pool) -> anyhow::Result<Application> {
+        Application::build_with_reads(config, pool, None).await
+    }
+
+    /// Like [`Application::build`], with a pool of its own for the API's
+    /// keyset reads ([`crate::db::connect_reads`]; `None`: the main pool).
+    pub async fn build_with_reads(
+        config: ServeConfig,
+        pool: Pool,
+        reads: Option<Pool>,
+    ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&config.bind_addr)?;
         let address = listener.local_addr()?;
         let dispatcher = match config.dispatcher {
@@ -96,6 +109,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pages,
             pool: pool.clone(),
+            read_pool: reads.unwrap_or_else(|| pool.clone()),
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
             webhooks: config.webhooks.clone(),
@@ -118,9 +132,7 @@ impl Application {
             )),
             limits: config.limits.clone(),
             report_retention_days: config.retention.report_retention_days,
-            read_turns: Arc::new(tokio::sync::Semaphore::new(
-                (pool.max_size() as usize).min(4 * default_workers()),
-            )),
+            read_turns: Arc::new(tokio::sync::Semaphore::new(read_turns(&pool))),
             inline_reads: matches!(*pool.get()?, crate::db::DbConnection::Sqlite(_)),
             openapi_json: api::openapi::document(&config.allowed_redirect_origins)
                 .to_pretty_json()?
@@ -197,6 +209,12 @@ impl Application {
 }
 
 /// actix's default: one HTTP worker per core.
+/// Reads that may use the pool at once: four per core, at most the main
+/// pool's size (also the size of a pool of their own).
+pub fn read_turns(pool: &Pool) -> usize {
+    (pool.max_size() as usize).min(4 * default_workers())
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -103,7 +103,7 @@ where
     T: Send + 'static,
 {
     if state.inline_reads {
-        if let Some(mut conn) = state.pool.try_get() {
+        if let Some(mut conn) = state.read_pool.try_get() {
             return f(&mut conn);
         }
     }
@@ -116,7 +116,7 @@ where
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("read turns closed: {e}")))?;
-    blocking(state, f).await
+    on_pool(state.read_pool.clone(), f).await
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool: getting a
@@ -126,7 +126,15 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = state.pool.clone();
+    on_pool(state.pool.clone(), f).await
+}
+
+/// Runs `f` with a connection of `pool` on the blocking thread pool.
+async fn on_pool<T, F>(pool: crate::db::Pool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
     web::block(move || crate::db::with_pooled(&pool, f))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?

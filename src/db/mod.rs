@@ -109,6 +109,9 @@ pub struct Manager {
     url: DbUrl,
     statement_timeout: Option<Duration>,
     wal_limit_bytes: u64,
+    /// PostgreSQL: plan each statement once per session (see
+    /// [`connect_reads`]).
+    generic_plans: bool,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -126,8 +129,14 @@ impl r2d2::ManageConnection for Manager {
                 // No JIT: it compiles each batch's lookups of an import anew
                 // (2-3 ms each, more than some of them take to run) and
                 // gains nothing on statements of this size.
-                conn.batch_execute(&format!("SET statement_timeout = {ms}; SET jit = off"))
-                    .map_err(Self::Error::QueryError)?;
+                let plans = match self.generic_plans {
+                    true => "; SET plan_cache_mode = force_generic_plan",
+                    false => "",
+                };
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {ms}; SET jit = off{plans}"
+                ))
+                .map_err(Self::Error::QueryError)?;
                 DbConnection::Pg(conn)
             }
             DbUrl::Sqlite(path) => {
@@ -295,18 +304,8 @@ pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
 /// Like [`connect`], with the given pool settings.
 pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError> {
     let default_size = if url.is_postgres() { 16 } else { 8 };
-    let (size, timeout) = (settings.max_size.unwrap_or(default_size), settings.timeout);
-    let pool = r2d2::Pool::builder()
-        .max_size(size)
-        .connection_timeout(timeout)
-        // Not a query per checkout: `with_pooled` drops a connection found
-        // dead after a failure.
-        .test_on_check_out(false)
-        .build(Manager {
-            url: url.clone(),
-            statement_timeout: settings.statement_timeout,
-            wal_limit_bytes: settings.wal_limit_bytes,
-        })?;
+    let size = settings.max_size.unwrap_or(default_size);
+    let pool = build_pool(url, settings, size, false)?;
     if !url.is_postgres() {
         let missing = missing_sqlite_options(&mut *pool.get()?)?;
         if !missing.is_empty() {
@@ -317,6 +316,47 @@ pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError
         }
     }
     Ok(pool)
+}
+
+/// PostgreSQL: a second, smaller pool for the API's keyset reads (an
+/// import, a page of its report, a page of the history; see
+/// `api::read`), whose sessions plan each of their statements once
+/// (`plan_cache_mode = force_generic_plan`). Their plans do not depend on
+/// the values bound (an id, a cursor, a limit), but PostgreSQL cannot tell:
+/// a `LIMIT $n` makes its generic plan look costlier than a plan for the
+/// values at hand, so it planned a report page again on every request, a
+/// third of the page's time in the server. The main pool's statements keep
+/// the default: some of theirs do depend on their values. `None` on SQLite,
+/// which plans once per prepared statement anyway.
+pub fn connect_reads(
+    url: &DbUrl,
+    settings: PoolSettings,
+    size: u32,
+) -> Result<Option<Pool>, DbError> {
+    if !url.is_postgres() {
+        return Ok(None);
+    }
+    Ok(Some(build_pool(url, settings, size.max(1), true)?))
+}
+
+fn build_pool(
+    url: &DbUrl,
+    settings: PoolSettings,
+    size: u32,
+    generic_plans: bool,
+) -> Result<Pool, DbError> {
+    Ok(r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(settings.timeout)
+        // Not a query per checkout: `with_pooled` drops a connection found
+        // dead after a failure.
+        .test_on_check_out(false)
+        .build(Manager {
+            url: url.clone(),
+            statement_timeout: settings.statement_timeout,
+            wal_limit_bytes: settings.wal_limit_bytes,
+            generic_plans,
+        })?)
 }
 
 /// Whether a query failed because the database is busy or out of reach (a

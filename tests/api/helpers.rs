@@ -143,7 +143,12 @@ impl TestApp {
         config.limits.rate_limit_per_minute = 0;
         config.limits.max_concurrent_imports_per_account = 0;
         configure(&mut config);
-        let app = Application::build(config, pool.clone()).await.expect("app");
+        // The API's reads get a pool of their own on PostgreSQL, as `serve`
+        // gives them (two connections: tests share the server's 100).
+        let reads = db::connect_reads(&DbUrl::parse(&url), settings, 2).expect("read pool");
+        let app = Application::build_with_reads(config, pool.clone(), reads)
+            .await
+            .expect("app");
         let address = format!("http://{}", app.address());
         let stop = app.stop_handle();
         tokio::spawn(app.run_until_stopped());
