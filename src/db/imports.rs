@@ -195,12 +195,13 @@ pub fn find(
     account_id: &str,
     id: &str,
 ) -> Result<Option<Import>, diesel::result::Error> {
-    imports::table
+    on_backend!(conn, |c| imports::table
         .filter(imports::account_id.eq(account_id))
         .filter(imports::id.eq(id))
         .select(Import::as_select())
-        .first(conn)
-        .optional()
+        .limit(1)
+        .get_result(c)
+        .optional())
 }
 
 /// The account's imports, newest first, after the cursor (an import id).
@@ -210,16 +211,19 @@ pub fn history(
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Import>, diesel::result::Error> {
-    let mut query = imports::table
+    // Two fixed queries, not one boxed one: a boxed query is written out
+    // and looked up by its text on every page.
+    let query = imports::table
         .filter(imports::account_id.eq(account_id))
-        .select(Import::as_select())
         .order(imports::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(before) = before {
-        query = query.filter(imports::id.lt(before.to_owned()));
+        .limit(limit);
+    match before {
+        Some(before) => on_backend!(conn, |c| query
+            .filter(imports::id.lt(before))
+            .select(Import::as_select())
+            .load(c)),
+        None => on_backend!(conn, |c| query.select(Import::as_select()).load(c)),
     }
-    query.load(conn)
 }
 
 fn find_by_idempotency_key(

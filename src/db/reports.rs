@@ -22,16 +22,16 @@ pub fn page(
     let query = import_entries::table
         .filter(import_entries::import_id.eq(import_id))
         .filter(import_entries::position.gt(after))
-        .select(Entry::as_select())
         .order(import_entries::position.asc())
         .limit(limit);
     if statuses.is_empty() {
         // One fixed statement: prepared once per connection and reused
         // (a boxed query is parsed and planned again on every page).
-        return query.load(conn);
+        return on_backend!(conn, |c| query.select(Entry::as_select()).load(c));
     }
     query
         .filter(import_entries::status.eq_any(statuses.to_vec()))
+        .select(Entry::as_select())
         .load(conn)
 }
 
