@@ -208,13 +208,13 @@ impl Application {
     }
 }
 
-/// actix's default: one HTTP worker per core.
 /// Reads that may use the pool at once: four per core, at most the main
 /// pool's size (also the size of a pool of their own).
 pub fn read_turns(pool: &Pool) -> usize {
     (pool.max_size() as usize).min(4 * default_workers())
 }
 
+/// actix's default: one HTTP worker per core.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -95,11 +95,12 @@ type EntryRow = (BigInt, BigInt, Text, Nullable<Text>, Text, Nullable<Text>);
 
 /// `(the import's row as JSON, an empty entry) UNION ALL (NULL, an entry's
 /// row)…`: one row for the import and one for each entry of the page (the
-/// empty entry, position 0, is not one: positions count from 1). The import travels as one JSON text rather than as its 31
-/// columns: every row of a `UNION` has the same columns, and 31 NULLs on
-/// each entry's row cost both sides more than the trip saved. The entries half
-/// asks whether the import is the account's itself, so it reads nothing of
-/// another account's import. A fixed text, prepared once per connection.
+/// empty entry, position 0, is not one: positions count from 1). The
+/// import travels as one JSON text rather than as its 31 columns: every row
+/// of a `UNION` has the same columns, and 31 NULLs on each entry's row cost
+/// both sides more than the trip saved. The entries half asks whether the
+/// import is the account's itself, so it reads nothing of another
+/// account's import. A fixed text, prepared once per connection.
 struct PgImportAndPage<'a, const FILTERED: bool> {
     entry_columns: <Entry as Selectable<Pg>>::SelectExpression,
     account_id: &'a str,
@@ -150,9 +151,7 @@ impl<const FILTERED: bool> QueryFragment<Pg> for PgImportAndPage<'_, FILTERED> {
         out.push_bind_param::<Text, _>(&self.account_id)?;
         out.push_sql(" AND imports.id = ");
         out.push_bind_param::<Text, _>(&self.import_id)?;
-        out.push_sql(") UNION ALL (SELECT ");
-        out.push_sql("NULL");
-        out.push_sql(", ");
+        out.push_sql(") UNION ALL (SELECT NULL, ");
         self.entry_columns.walk_ast(out.reborrow())?;
         out.push_sql(" FROM import_entries WHERE import_entries.import_id = ");
         out.push_bind_param::<Text, _>(&self.import_id)?;
