@@ -4,7 +4,7 @@ use super::auth::Authenticated;
 use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::ProblemType;
-use super::{blocking, read, upload, ApiError, Problem};
+use super::{blocking, json_answer, json_body, read, upload, ApiError, Problem};
 use crate::db::budget::{self, Budget};
 use crate::db::imports::{self, Created, Preview, Upload};
 use crate::db::now;
@@ -339,20 +339,16 @@ pub async fn list_imports(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before) = params.page('i')?;
     let account_id = auth.0.id;
-    let page = read(&state, move |conn| {
-        Ok(imports::history(
-            conn,
-            &account_id,
-            before.as_deref(),
-            limit + 1,
-        )?)
+    let body = read(&state, move |conn| {
+        let page = imports::history(conn, &account_id, before.as_deref(), limit + 1)?;
+        let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
+        json_body(&ImportHistory {
+            imports: page.into_iter().map(ImportView::from).collect(),
+            next_cursor,
+        })
     })
     .await?;
-    let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
-    Ok(HttpResponse::Ok().json(ImportHistory {
-        imports: page.into_iter().map(ImportView::from).collect(),
-        next_cursor,
-    }))
+    Ok(json_answer(body))
 }
 
 /// Paging of a list.
@@ -400,8 +396,14 @@ pub async fn get_import(
     auth: Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let import = find(&state, auth.0.id, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(ImportView::from(import)))
+    let (account_id, id) = (auth.0.id, id.into_inner());
+    let body = read(&state, move |conn| {
+        let import =
+            imports::find(conn, &account_id, &id)?.ok_or_else(|| ApiError::not_found("import"))?;
+        json_body(&ImportView::from(import))
+    })
+    .await?;
+    Ok(json_answer(body))
 }
 
 pub(crate) fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {

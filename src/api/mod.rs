@@ -119,6 +119,23 @@ where
     on_pool(state.read_pool.clone(), f).await
 }
 
+/// A 200 answer of `body`, JSON that [`json_body`] wrote.
+pub fn json_answer(body: actix_web::web::Bytes) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
+}
+
+/// `value` as JSON, written by the thread that read it: a page's strings
+/// are then allocated and freed by one thread (freeing another thread's
+/// allocation is slower, and the HTTP worker has more to do than the
+/// reading thread), and only the finished text crosses to the worker.
+pub fn json_body<T: serde::Serialize>(value: &T) -> Result<actix_web::web::Bytes, ApiError> {
+    serde_json::to_vec(value)
+        .map(Into::into)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))
+}
+
 /// Runs `f` with a pooled connection on the blocking thread pool: getting a
 /// connection blocks too, so it happens there, never on an actix worker.
 pub async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
