@@ -9,9 +9,18 @@
 //!   file attached, and one transaction of `INSERT INTO t SELECT * FROM
 //!   src.t` for the import's row, its entries and its invitations.
 //! - PostgreSQL: the three tables' rows of the import written to files with
-//!   `psql \copy ... TO`, a fresh database migrated the same way, and one
-//!   `psql --single-transaction` of `\copy t FROM file` (`COPY FROM STDIN`)
-//!   per table.
+//!   `psql \copy (SELECT ... ORDER BY <primary key>) TO`, a fresh database
+//!   migrated the same way, and one `psql --single-transaction` of `\copy t
+//!   FROM file` (`COPY FROM STDIN`) per table.
+//!
+//! Both copy the rows in the file's order (SQLite's tables hold them so;
+//! PostgreSQL's primary keys are the import and the position in the file),
+//! as loading the file with the database's own tool would. The import
+//! itself writes PostgreSQL's invitations sorted by address, so that the
+//! index of open addresses takes them in one sweep: copying them in the
+//! order the table holds them would hand the floor that sort for free (on
+//! a 1M import `\copy` of the invitations took 7.8-9.1 s sorted against
+//! 9.8-10.7 s in file order).
 //!
 //! The account's row is copied before the clock starts (it is not the
 //! import's to write). The source stays as the import left it.
@@ -26,8 +35,13 @@ use diesel::{Connection, SqliteConnection};
 
 use super::common::{Backend, Database};
 
-/// The tables an import writes, in the order they are copied.
-const TABLES: [&str; 3] = ["imports", "import_entries", "invitations"];
+/// The tables an import writes, in the order they are copied, and the
+/// order of their rows in the file (their primary keys).
+const TABLES: [(&str, &str); 3] = [
+    ("imports", "id"),
+    ("import_entries", "import_id, position"),
+    ("invitations", "import_id, position"),
+];
 
 /// Seconds the database's own bulk path takes to write the rows of the
 /// database `source` (which the import just wrote) into a fresh database
@@ -78,7 +92,7 @@ fn sqlite(source: &str, target: &str) -> Result<f64> {
     ))?;
     let copies: String = TABLES
         .iter()
-        .map(|t| format!("INSERT INTO main.{t} SELECT * FROM src.{t};"))
+        .map(|(t, _)| format!("INSERT INTO main.{t} SELECT * FROM src.{t};"))
         .collect();
     let started = Instant::now();
     conn.batch_execute(&format!("BEGIN IMMEDIATE; {copies} COMMIT;"))?;
@@ -87,9 +101,14 @@ fn sqlite(source: &str, target: &str) -> Result<f64> {
 
 fn postgres(source: &str, target: &str, dir: &Path) -> Result<f64> {
     let file = |table: &str| dir.join(format!("floor-{table}.copy"));
-    let export: String = std::iter::once("accounts")
+    let export: String = std::iter::once(("accounts", "id"))
         .chain(TABLES)
-        .map(|t| format!("\\copy {t} TO '{}'\n", file(t).display()))
+        .map(|(t, order)| {
+            format!(
+                "\\copy (SELECT * FROM {t} ORDER BY {order}) TO '{}'\n",
+                file(t).display()
+            )
+        })
         .collect();
     psql(source, &export, dir.join("export.sql"))?;
     psql(
@@ -99,12 +118,12 @@ fn postgres(source: &str, target: &str, dir: &Path) -> Result<f64> {
     )?;
     let copies: String = TABLES
         .iter()
-        .map(|t| format!("\\copy {t} FROM '{}'\n", file(t).display()))
+        .map(|(t, _)| format!("\\copy {t} FROM '{}'\n", file(t).display()))
         .collect();
     let started = Instant::now();
     psql(target, &copies, dir.join("copy.sql"))?;
     let secs = started.elapsed().as_secs_f64();
-    for table in TABLES.iter().chain(&["accounts"]) {
+    for (table, _) in TABLES.iter().chain(&[("accounts", "id")]) {
         let _ = std::fs::remove_file(file(table));
     }
     Ok(secs)
