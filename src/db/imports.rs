@@ -253,6 +253,7 @@ fn write_entries(
 ) -> QueryResult<Tally> {
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
+    let staged = matches!(conn, DbConnection::Pg(_));
     if let DbConnection::Pg(pg) = conn {
         super::staged_pg::begin(pg)?;
     }
@@ -268,6 +269,9 @@ fn write_entries(
                 if let Some(lookups) = lookups.as_deref_mut() {
                     settle_rows(lookups, account_id, &mut batch)?;
                     batch.settled = true;
+                    if staged {
+                        batch.copy_text = Some(super::staged_pg::copy_text(&batch.invitations));
+                    }
                 }
                 // A closed channel means the writer failed; its error is reported.
                 if rows.send(batch).is_err() {
@@ -318,6 +322,9 @@ struct Rows {
     invitations: Vec<NewInvitation>,
     /// Whether [`settle_rows`] has been applied.
     settled: bool,
+    /// PostgreSQL: the settled invitations as `COPY` text
+    /// ([`super::staged_pg::copy_text`]), when the classifying thread made it.
+    copy_text: Option<Vec<u8>>,
 }
 
 impl Rows {
@@ -402,6 +409,7 @@ fn build_rows(
         statuses,
         invitations,
         settled: false,
+        copy_text: None,
     }
 }
 
@@ -410,7 +418,13 @@ fn build_rows(
 fn write_rows(conn: &mut DbConnection, rows: &mut Rows) -> QueryResult<()> {
     match conn {
         DbConnection::Sqlite(c) => insert_unless_open(c, rows)?,
-        DbConnection::Pg(pg) => super::staged_pg::stage(pg, &rows.invitations)?,
+        DbConnection::Pg(pg) => {
+            let text = match rows.copy_text.take() {
+                Some(text) => text,
+                None => super::staged_pg::copy_text(&rows.invitations),
+            };
+            super::staged_pg::stage(pg, &text)?
+        }
     }
     insert_rows!(conn, import_entries::table, &rows.entries);
     Ok(())

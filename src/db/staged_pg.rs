@@ -38,30 +38,37 @@ pub fn begin(pg: &mut PgConnection) -> QueryResult<()> {
     )
 }
 
-/// Copies one batch of invitations into the temporary table (text `COPY`).
-/// Their account, import, status and times are those [`finish`] is given.
-pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
+/// One batch of invitations as the lines of a text `COPY` into the
+/// temporary table, for [`stage`]. Made apart from the copy, so the thread
+/// that classifies the file can make it while the writing connection is
+/// busy with the batch before.
+pub fn copy_text(rows: &[NewInvitation]) -> Vec<u8> {
+    let mut text = String::with_capacity(rows.len() * 128);
+    for row in rows {
+        field(&mut text, &row.id);
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{}\t", row.position);
+        field(&mut text, &row.email);
+        field(&mut text, &row.email_key);
+        // The last field ends the line, not a tab.
+        text.pop();
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// Copies one batch of invitations, as [`copy_text`] wrote them, into the
+/// temporary table. Their account, import, status and times are those
+/// [`finish`] is given.
+pub fn stage(pg: &mut PgConnection, text: &[u8]) -> QueryResult<()> {
     use import_invitations as t;
-    if rows.is_empty() {
+    if text.is_empty() {
         return Ok(());
     }
     diesel::copy_from(t::table)
         .from_raw_data((t::id, t::position, t::email, t::email_key), |out| {
-            let mut line = String::with_capacity(128);
-            for row in rows {
-                line.clear();
-                field(&mut line, &row.id);
-                // Writing to a String cannot fail.
-                let _ = write!(line, "{}\t", row.position);
-                field(&mut line, &row.email);
-                field(&mut line, &row.email_key);
-                // The last field ends the line, not a tab.
-                line.pop();
-                line.push('\n');
-                std::io::Write::write_all(out, line.as_bytes())
-                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-            }
-            QueryResult::Ok(())
+            std::io::Write::write_all(out, text)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
         })
         .execute(pg)?;
     Ok(())
@@ -69,6 +76,11 @@ pub fn stage(pg: &mut PgConnection, rows: &[NewInvitation]) -> QueryResult<()> {
 
 /// Appends `text` and a tab, escaped for `COPY`'s text format.
 fn field(line: &mut String, text: &str) {
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        line.push_str(text);
+        line.push('\t');
+        return;
+    }
     for c in text.chars() {
         match c {
             '\\' => line.push_str("\\\\"),
@@ -104,4 +116,40 @@ pub fn finish(
     .bind::<Timestamp, _>(created_at)
     .execute(pg)?;
     pg.batch_execute("DROP TABLE import_invitations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_text;
+    use crate::db::models::{NewInvitation, Stamp};
+
+    fn invitation(position: i64, email: &str) -> NewInvitation {
+        let stamp = Stamp::new(crate::db::now());
+        NewInvitation {
+            id: format!("id-{position}"),
+            account_id: "account".into(),
+            import_id: "import".into(),
+            position,
+            email_key: email.to_lowercase(),
+            email: email.into(),
+            status: "queued",
+            next_attempt_at: stamp.clone(),
+            created_at: stamp,
+        }
+    }
+
+    #[test]
+    fn copy_text_is_one_line_a_row_with_copys_escapes() {
+        let rows = [
+            invitation(1, "Ann@x.io"),
+            invitation(2, "a\\b\tc\nd\re@x.io"),
+        ];
+        let text = String::from_utf8(copy_text(&rows)).unwrap();
+        assert_eq!(
+            text,
+            "id-1\t1\tAnn@x.io\tann@x.io\n\
+             id-2\t2\ta\\\\b\\tc\\nd\\re@x.io\ta\\\\b\\tc\\nd\\re@x.io\n"
+        );
+        assert!(copy_text(&[]).is_empty());
+    }
 }
