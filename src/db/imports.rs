@@ -254,9 +254,6 @@ fn write_entries(
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
     let staged = matches!(conn, DbConnection::Pg(_));
-    if let DbConnection::Pg(pg) = conn {
-        super::staged_pg::begin(pg)?;
-    }
     let tally = std::thread::scope(|scope| {
         let producer = scope.spawn(move || -> QueryResult<()> {
             let mut classifier = classify(text);
@@ -270,7 +267,7 @@ fn write_entries(
                     settle_rows(lookups, account_id, &mut batch)?;
                     batch.settled = true;
                     if staged {
-                        batch.copy_text = Some(super::staged_pg::copy_text(&batch.invitations));
+                        batch.run = Some(super::staged_pg::run(&batch.invitations));
                     }
                 }
                 // A closed channel means the writer failed; its error is reported.
@@ -289,9 +286,10 @@ fn write_entries(
         let written = written?;
         produced.map(|()| written)
     })?;
+    let (tally, runs) = tally;
     if let DbConnection::Pg(pg) = conn {
         let queued = EntryStatus::Queued.as_str();
-        super::staged_pg::finish(pg, account_id, import_id, queued, created_at)?;
+        super::staged_pg::finish(pg, &runs, account_id, import_id, queued, created_at)?;
     }
     Ok(tally)
 }
@@ -300,16 +298,17 @@ fn settle_and_write(
     conn: &mut DbConnection,
     account_id: &str,
     batches: std::sync::mpsc::Receiver<Rows>,
-) -> QueryResult<Tally> {
+) -> QueryResult<(Tally, Vec<super::staged_pg::Run>)> {
     let mut tally = Tally::default();
+    let mut runs = Vec::new();
     for mut batch in batches {
         if !batch.settled {
             settle_rows(conn, account_id, &mut batch)?;
         }
-        write_rows(conn, &mut batch)?;
+        write_rows(conn, &mut batch, &mut runs)?;
         batch.statuses.iter().for_each(|s| tally.add(*s));
     }
-    Ok(tally)
+    Ok((tally, runs))
 }
 
 /// The rows one batch of entries becomes: an invitation for every first
@@ -322,9 +321,9 @@ struct Rows {
     invitations: Vec<NewInvitation>,
     /// Whether [`settle_rows`] has been applied.
     settled: bool,
-    /// PostgreSQL: the settled invitations as `COPY` text
-    /// ([`super::staged_pg::copy_text`]), when the classifying thread made it.
-    copy_text: Option<Vec<u8>>,
+    /// PostgreSQL: the settled invitations as kept for the final write
+    /// ([`super::staged_pg::run`]), when the classifying thread made them.
+    run: Option<super::staged_pg::Run>,
 }
 
 impl Rows {
@@ -409,22 +408,24 @@ fn build_rows(
         statuses,
         invitations,
         settled: false,
-        copy_text: None,
+        run: None,
     }
 }
 
-/// Writes the batch's invitations, then its entries (whose statuses are
+/// Writes the batch's invitations (on PostgreSQL: keeps them in `runs`
+/// for [`super::staged_pg::finish`]), then its entries (whose statuses are
 /// final once the invitations are in).
-fn write_rows(conn: &mut DbConnection, rows: &mut Rows) -> QueryResult<()> {
+fn write_rows(
+    conn: &mut DbConnection,
+    rows: &mut Rows,
+    runs: &mut Vec<super::staged_pg::Run>,
+) -> QueryResult<()> {
     match conn {
         DbConnection::Sqlite(c) => insert_unless_open(c, rows)?,
-        DbConnection::Pg(pg) => {
-            let text = match rows.copy_text.take() {
-                Some(text) => text,
-                None => super::staged_pg::copy_text(&rows.invitations),
-            };
-            super::staged_pg::stage(pg, &text)?
-        }
+        DbConnection::Pg(_) => runs.push(match rows.run.take() {
+            Some(run) => run,
+            None => super::staged_pg::run(&rows.invitations),
+        }),
     }
     insert_rows!(conn, import_entries::table, &rows.entries);
     Ok(())
