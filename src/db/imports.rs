@@ -239,10 +239,11 @@ fn find_by_idempotency_key(
         .optional()
 }
 
-/// Classifies the file and writes its rows. Parsing the file, building
-/// rows and (with `lookups`) asking the account about them runs on a
-/// second thread while this one writes each batch (and asks about it when
-/// that thread could not), so the two halves of the work overlap.
+/// Classifies the file and writes its rows, in three stages that overlap:
+/// one thread parses the file and builds each batch's rows, a second asks
+/// the account about them (with `lookups`; it waits on the database most
+/// of the time, while the first goes on), and this one writes each batch
+/// (and asks about it when there is no `lookups`).
 fn write_entries(
     conn: &mut DbConnection,
     mut lookups: Option<&mut DbConnection>,
@@ -251,40 +252,56 @@ fn write_entries(
     text: &str,
     created_at: NaiveDateTime,
 ) -> QueryResult<Tally> {
+    let (built, to_settle) = std::sync::mpsc::sync_channel::<Rows>(1);
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
     let staged = matches!(conn, DbConnection::Pg(_));
     let tally = std::thread::scope(|scope| {
-        let producer = scope.spawn(move || -> QueryResult<()> {
+        let classifier = scope.spawn(move || {
             let mut classifier = classify(text);
             loop {
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();
                 if batch.is_empty() {
-                    return Ok(());
+                    return;
                 }
-                let mut batch = build_rows(account_id, import_id, batch, created_at);
+                // A closed channel means a later stage failed; its error is reported.
+                if built
+                    .send(build_rows(account_id, import_id, batch, created_at))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        // Ends with the classifier's channel, or at its first failed
+        // lookup, which drops that channel and so stops the classifier.
+        let settler = scope.spawn(move || -> QueryResult<()> {
+            for mut batch in to_settle {
                 if let Some(lookups) = lookups.as_deref_mut() {
                     settle_rows(lookups, account_id, &mut batch)?;
                     batch.settled = true;
                     if staged {
                         batch.run = Some(super::staged_pg::run(&batch.invitations));
+                        // Kept in the run: the batch waits for the writer lighter.
+                        batch.invitations = Vec::new();
                     }
                 }
-                // A closed channel means the writer failed; its error is reported.
                 if rows.send(batch).is_err() {
                     return Ok(());
                 }
             }
+            Ok(())
         });
         // Takes the receiver, so a failed write closes the channel and
-        // the classifier stops.
+        // the earlier stages stop.
         let written = settle_and_write(conn, account_id, batches);
-        let produced = producer.join().map_err(|_| {
-            diesel::result::Error::QueryBuilderError("the classifier panicked".into())
-        })?;
+        let panicked =
+            |_| diesel::result::Error::QueryBuilderError("the classifier panicked".into());
+        let settled = settler.join().map_err(panicked)?;
+        classifier.join().map_err(panicked)?;
         // A failed lookup ends the batches early: the write must fail too.
         let written = written?;
-        produced.map(|()| written)
+        settled.map(|()| written)
     })?;
     let (tally, runs) = tally;
     if let DbConnection::Pg(pg) = conn {
