@@ -4,7 +4,7 @@ use super::auth::Authenticated;
 use super::pagination;
 use super::views::{Counts, DryRunView, EntryView, ImportHistory, ImportView};
 use super::ProblemType;
-use super::{blocking, json_answer, json_body, read, upload, ApiError, Problem};
+use super::{blocking, read, read_json, upload, ApiError, Problem};
 use crate::db::budget::{self, Budget};
 use crate::db::imports::{self, Created, Preview, Upload};
 use crate::db::now;
@@ -339,16 +339,15 @@ pub async fn list_imports(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before) = params.page('i')?;
     let account_id = auth.0.id;
-    let body = read(&state, move |conn| {
+    read_json(&state, move |conn| {
         let page = imports::history(conn, &account_id, before.as_deref(), limit + 1)?;
         let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
-        json_body(&ImportHistory {
+        Ok(ImportHistory {
             imports: page.into_iter().map(ImportView::from).collect(),
             next_cursor,
         })
     })
-    .await?;
-    Ok(json_answer(body))
+    .await
 }
 
 /// Paging of a list.
@@ -397,13 +396,10 @@ pub async fn get_import(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
-    let body = read(&state, move |conn| {
-        let import =
-            imports::find(conn, &account_id, &id)?.ok_or_else(|| ApiError::not_found("import"))?;
-        json_body(&ImportView::from(import))
+    read_json(&state, move |conn| {
+        Ok(ImportView::from(found(conn, &account_id, &id)?))
     })
-    .await?;
-    Ok(json_answer(body))
+    .await
 }
 
 pub(crate) fn not_the_preview(ctx: &actix_web::guard::GuardContext) -> bool {
@@ -416,11 +412,16 @@ pub async fn find(
     account_id: String,
     id: String,
 ) -> Result<crate::db::models::Import, ApiError> {
-    read(state, move |conn| {
-        Ok(imports::find(conn, &account_id, &id)?)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found("import"))
+    read(state, move |conn| found(conn, &account_id, &id)).await
+}
+
+/// The account's import `id`, or 404.
+fn found(
+    conn: &mut crate::db::DbConnection,
+    account_id: &str,
+    id: &str,
+) -> Result<crate::db::models::Import, ApiError> {
+    imports::find(conn, account_id, id)?.ok_or_else(|| ApiError::not_found("import"))
 }
 
 /// Finds an import of the account whose report is still kept: 404 when

@@ -119,21 +119,24 @@ where
     on_pool(state.read_pool.clone(), f).await
 }
 
-/// A 200 answer of `body`, JSON that [`json_body`] wrote.
-pub fn json_answer(body: actix_web::web::Bytes) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
+/// Runs the read `f` like [`read`] and answers 200 with its value as
+/// JSON, written by the thread that read it: a page's strings are then
+/// allocated and freed by one thread (freeing another thread's allocation
+/// is slower, and the HTTP worker has more to do than the reading thread),
+/// and only the finished text crosses to the worker.
+pub async fn read_json<T, F>(state: &AppState, f: F) -> Result<actix_web::HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: serde::Serialize,
+{
+    let body = read(state, move |conn| {
+        serde_json::to_vec(&f(conn)?)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))
+    })
+    .await?;
+    Ok(actix_web::HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
-        .body(body)
-}
-
-/// `value` as JSON, written by the thread that read it: a page's strings
-/// are then allocated and freed by one thread (freeing another thread's
-/// allocation is slower, and the HTTP worker has more to do than the
-/// reading thread), and only the finished text crosses to the worker.
-pub fn json_body<T: serde::Serialize>(value: &T) -> Result<actix_web::web::Bytes, ApiError> {
-    serde_json::to_vec(value)
-        .map(Into::into)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))
+        .body(body))
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool: getting a

@@ -6,7 +6,7 @@ use super::imports::{find_with_report as find, with_report};
 use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
-use super::{json_answer, json_body, read, ApiError, Problem};
+use super::{read_json, ApiError, Problem};
 use crate::db::models::Entry;
 use crate::db::{reports, Pool};
 use crate::domain::email::InvalidReason;
@@ -87,7 +87,7 @@ pub async fn get_import_report(
         .map(pagination::decode_position)
         .transpose()?;
     let (account_id, id) = (auth.0.id, id.into_inner());
-    let body = read(&state, move |conn| {
+    read_json(&state, move |conn| {
         let (import, rows) = reports::import_and_page(
             conn,
             &account_id,
@@ -100,14 +100,13 @@ pub async fn get_import_report(
         let import = with_report(import)?;
         let (rows, next_cursor) =
             pagination::next_page(rows, limit, 'p', |e| e.position.to_string());
-        json_body(&ReportPage {
+        Ok(ReportPage {
             import: ImportView::from(import),
             entries: rows.into_iter().map(EntryView::from).collect(),
             next_cursor,
         })
     })
-    .await?;
-    Ok(json_answer(body))
+    .await
 }
 
 /// The whole report (or the entries with the given statuses) as a CSV file.

@@ -256,7 +256,7 @@ fn write_entries(
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
     let batch_size = batch_size(conn);
     let staged = matches!(conn, DbConnection::Pg(_));
-    let tally = std::thread::scope(|scope| {
+    let (tally, runs) = std::thread::scope(|scope| {
         let classifier = scope.spawn(move || {
             let mut classifier = classify(text);
             loop {
@@ -296,14 +296,13 @@ fn write_entries(
         // the earlier stages stop.
         let written = settle_and_write(conn, account_id, batches);
         let panicked =
-            |_| diesel::result::Error::QueryBuilderError("the classifier panicked".into());
+            |_| diesel::result::Error::QueryBuilderError("a stage of the import panicked".into());
         let settled = settler.join().map_err(panicked)?;
         classifier.join().map_err(panicked)?;
         // A failed lookup ends the batches early: the write must fail too.
         let written = written?;
         settled.map(|()| written)
     })?;
-    let (tally, runs) = tally;
     if let DbConnection::Pg(pg) = conn {
         let queued = EntryStatus::Queued.as_str();
         super::staged_pg::finish(pg, &runs, account_id, import_id, queued, created_at)?;
@@ -339,7 +338,8 @@ struct Rows {
     /// Whether [`settle_rows`] has been applied.
     settled: bool,
     /// PostgreSQL: the settled invitations as kept for the final write
-    /// ([`super::staged_pg::run`]), when the classifying thread made them.
+    /// ([`super::staged_pg::run`]), when the thread that asked the account
+    /// about them made it (it then empties `invitations`).
     run: Option<super::staged_pg::Run>,
 }
 

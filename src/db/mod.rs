@@ -129,9 +129,10 @@ impl r2d2::ManageConnection for Manager {
                 // No JIT: it compiles each batch's lookups of an import anew
                 // (2-3 ms each, more than some of them take to run) and
                 // gains nothing on statements of this size.
-                let plans = match self.generic_plans {
-                    true => "; SET plan_cache_mode = force_generic_plan",
-                    false => "",
+                let plans = if self.generic_plans {
+                    "; SET plan_cache_mode = force_generic_plan"
+                } else {
+                    ""
                 };
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {ms}; SET jit = off{plans}"

@@ -33,6 +33,13 @@ struct Span {
     len: u32,
 }
 
+impl Span {
+    fn of(self, text: &str) -> &str {
+        let start = self.start as usize;
+        &text[start..start + self.len as usize]
+    }
+}
+
 /// One invitation of a [`Run`].
 #[derive(Debug, Clone, Copy)]
 struct Staged {
@@ -51,8 +58,7 @@ pub struct Run {
 
 impl Run {
     fn get(&self, span: Span) -> &str {
-        let start = span.start as usize;
-        &self.text[start..start + span.len as usize]
+        span.of(&self.text)
     }
 
     fn key(&self, at: usize) -> &str {
@@ -61,8 +67,8 @@ impl Run {
 }
 
 /// Keeps `rows` (one batch's invitations, after its lookups) for
-/// [`finish`]. Made by the thread that classifies the file, while the
-/// writing connection is busy with the batch before.
+/// [`finish`]. Made by the thread that asks the account about the batch,
+/// while the writing connection is busy with the batch before.
 pub fn run(rows: &[NewInvitation]) -> Run {
     let bytes = rows
         .iter()
@@ -100,8 +106,7 @@ pub fn run(rows: &[NewInvitation]) -> Run {
             }
         })
         .collect();
-    let at = |span: Span| &text[span.start as usize..(span.start + span.len) as usize];
-    staged.sort_unstable_by(|a, b| at(a.key).cmp(at(b.key)));
+    staged.sort_unstable_by(|a, b| a.key.of(&text).cmp(b.key.of(&text)));
     Run { text, rows: staged }
 }
 
