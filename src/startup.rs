@@ -51,6 +51,9 @@ pub struct AppState {
     /// Whether short reads may run on the HTTP workers (SQLite: see
     /// [`api::read`]).
     pub inline_reads: bool,
+    /// PostgreSQL: the keyset reads' connections of each HTTP worker
+    /// ([`crate::db::async_pg`]; `None`: they go through `read_pool`).
+    pub async_reads: Option<Arc<crate::db::async_pg::Reads>>,
     /// This server's OpenAPI document, as served at `/openapi.json`.
     pub openapi_json: actix_web::web::Bytes,
 }
@@ -95,7 +98,7 @@ impl Application {
     pub async fn build_with_reads(
         config: ServeConfig,
         pool: Pool,
-        reads: Option<Pool>,
+        reads: Option<crate::db::ReadPool>,
     ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&config.bind_addr)?;
         let address = listener.local_addr()?;
@@ -106,10 +109,18 @@ impl Application {
         let pages = Arc::new(api::pages::Pages::load(
             config.accept_template_dir.as_deref(),
         )?);
+        let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
+        // The read turns, shared out between the workers.
+        let per_worker = read_turns(&pool).div_ceil(workers);
+        let async_reads = reads
+            .as_ref()
+            .and_then(|reads| crate::db::async_pg::Reads::for_pool(reads, per_worker));
+        let read_pool = reads.map_or_else(|| pool.clone(), |reads| reads.pool);
         let state = web::Data::new(AppState {
+            async_reads,
             pages,
             pool: pool.clone(),
-            read_pool: reads.unwrap_or_else(|| pool.clone()),
+            read_pool: read_pool.clone(),
             max_upload_bytes: config.max_upload_bytes,
             dispatch: dispatcher.as_ref().map(Dispatcher::status),
             webhooks: config.webhooks.clone(),
@@ -138,7 +149,6 @@ impl Application {
                 .to_pretty_json()?
                 .into(),
         });
-        let workers = config.http_workers.unwrap_or_else(default_workers).max(1);
         let max_connections = connection_cap(config.max_connections);
         let edge = api::limits::EdgeLimits {
             body_timeout: Duration::from_secs(config.request_body_timeout_secs),

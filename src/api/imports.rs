@@ -339,14 +339,26 @@ pub async fn list_imports(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before) = params.page('i')?;
     let account_id = auth.0.id;
-    read_json(&state, move |conn| {
-        let page = imports::history(conn, &account_id, before.as_deref(), limit + 1)?;
-        let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
-        Ok(ImportHistory {
-            imports: page.into_iter().map(ImportView::from).collect(),
-            next_cursor,
-        })
-    })
+    let (account, cursor) = (account_id.clone(), before.clone());
+    read_json(
+        &state,
+        move |conn| {
+            Ok(imports::history(
+                conn,
+                &account,
+                cursor.as_deref(),
+                limit + 1,
+            )?)
+        },
+        async |pg| Ok(imports::history_async(pg, &account_id, before.as_deref(), limit + 1).await?),
+        move |page| {
+            let (page, next_cursor) = pagination::next_page(page, limit, 'i', |i| i.id.clone());
+            Ok(ImportHistory {
+                imports: page.into_iter().map(ImportView::from).collect(),
+                next_cursor,
+            })
+        },
+    )
     .await
 }
 
@@ -396,9 +408,17 @@ pub async fn get_import(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, id) = (auth.0.id, id.into_inner());
-    read_json(&state, move |conn| {
-        Ok(ImportView::from(found(conn, &account_id, &id)?))
-    })
+    let (account, import) = (account_id.clone(), id.clone());
+    read_json(
+        &state,
+        move |conn| found(conn, &account, &import),
+        async |pg| {
+            imports::find_async(pg, &account_id, &id)
+                .await?
+                .ok_or_else(not_found)
+        },
+        |import| Ok(ImportView::from(import)),
+    )
     .await
 }
 
@@ -421,7 +441,11 @@ fn found(
     account_id: &str,
     id: &str,
 ) -> Result<crate::db::models::Import, ApiError> {
-    imports::find(conn, account_id, id)?.ok_or_else(|| ApiError::not_found("import"))
+    imports::find(conn, account_id, id)?.ok_or_else(not_found)
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("import")
 }
 
 /// Finds an import of the account whose report is still kept: 404 when

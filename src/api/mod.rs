@@ -119,21 +119,40 @@ where
     on_pool(state.read_pool.clone(), f).await
 }
 
-/// Runs the read `f` like [`read`] and answers 200 with its value as
-/// JSON, written by the thread that read it: a page's strings are then
-/// allocated and freed by one thread (freeing another thread's allocation
-/// is slower, and the HTTP worker has more to do than the reading thread),
-/// and only the finished text crosses to the worker.
-pub async fn read_json<T, F>(state: &AppState, f: F) -> Result<actix_web::HttpResponse, ApiError>
+/// Runs a read and answers 200 with `view` of its rows as JSON.
+///
+/// On PostgreSQL with the workers' own connections ([`AppState::async_reads`])
+/// the HTTP worker asks `read_async` itself. Otherwise `read` runs like
+/// [`read`], and `view` and the JSON are written by the thread that read
+/// the rows: a page's strings are then allocated and freed by one thread
+/// (freeing another thread's allocation is slower, and the HTTP worker has
+/// more to do than the reading thread), and only the finished text crosses
+/// to the worker.
+pub async fn read_json<R, T, F, A, V>(
+    state: &AppState,
+    read_sync: F,
+    read_async: A,
+    view: V,
+) -> Result<actix_web::HttpResponse, ApiError>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<R, ApiError> + Send + 'static,
+    A: AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
+    V: FnOnce(R) -> Result<T, ApiError> + Send + 'static,
+    R: Send + 'static,
     T: serde::Serialize,
 {
-    let body = read(state, move |conn| {
-        serde_json::to_vec(&f(conn)?)
+    let json = |rows: R| {
+        serde_json::to_vec(&view(rows)?)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))
-    })
-    .await?;
+    };
+    let answered = match &state.async_reads {
+        Some(reads) => reads.read(read_async).await,
+        None => None,
+    };
+    let body = match answered {
+        Some(rows) => json(rows?)?,
+        None => read(state, move |conn| json(read_sync(conn)?)).await?,
+    };
     Ok(actix_web::HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))

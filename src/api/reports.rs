@@ -87,25 +87,44 @@ pub async fn get_import_report(
         .map(pagination::decode_position)
         .transpose()?;
     let (account_id, id) = (auth.0.id, id.into_inner());
-    read_json(&state, move |conn| {
-        let (import, rows) = reports::import_and_page(
-            conn,
-            &account_id,
-            &id,
-            &statuses,
-            after.unwrap_or(0),
-            limit + 1,
-        )?
-        .ok_or_else(|| ApiError::not_found("import"))?;
-        let import = with_report(import)?;
-        let (rows, next_cursor) =
-            pagination::next_page(rows, limit, 'p', |e| e.position.to_string());
-        Ok(ReportPage {
-            import: ImportView::from(import),
-            entries: rows.into_iter().map(EntryView::from).collect(),
-            next_cursor,
-        })
-    })
+    let (account, import) = (account_id.clone(), id.clone());
+    let page = statuses.clone();
+    let (after, limit_and_one) = (after.unwrap_or(0), limit + 1);
+    read_json(
+        &state,
+        move |conn| {
+            Ok(reports::import_and_page(
+                conn,
+                &account,
+                &import,
+                &page,
+                after,
+                limit_and_one,
+            )?)
+        },
+        async |pg| {
+            Ok(reports::import_and_page_async(
+                pg,
+                &account_id,
+                &id,
+                &statuses,
+                after,
+                limit_and_one,
+            )
+            .await?)
+        },
+        move |found| {
+            let (import, rows) = found.ok_or_else(|| ApiError::not_found("import"))?;
+            let import = with_report(import)?;
+            let (rows, next_cursor) =
+                pagination::next_page(rows, limit, 'p', |e| e.position.to_string());
+            Ok(ReportPage {
+                import: ImportView::from(import),
+                entries: rows.into_iter().map(EntryView::from).collect(),
+                next_cursor,
+            })
+        },
+    )
     .await
 }
 

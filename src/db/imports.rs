@@ -195,14 +195,34 @@ pub fn find(
     account_id: &str,
     id: &str,
 ) -> Result<Option<Import>, diesel::result::Error> {
-    on_backend!(conn, |c| imports::table
-        .filter(imports::account_id.eq(account_id))
-        .filter(imports::id.eq(id))
-        .select(Import::as_select())
-        .limit(1)
+    on_backend!(conn, |c| find_query!(account_id, id)
         .get_result(c)
         .optional())
 }
+
+/// [`find`] on PostgreSQL, asked from the HTTP worker (see
+/// [`super::async_pg`]).
+pub async fn find_async(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<Import>, diesel::result::Error> {
+    diesel_async::RunQueryDsl::get_result(find_query!(account_id, id), conn)
+        .await
+        .optional()
+}
+
+/// The statement of [`find`].
+macro_rules! find_query {
+    ($account_id:expr, $id:expr) => {
+        imports::table
+            .filter(imports::account_id.eq($account_id))
+            .filter(imports::id.eq($id))
+            .select(Import::as_select())
+            .limit(1)
+    };
+}
+use find_query;
 
 /// The account's imports, newest first, after the cursor (an import id).
 pub fn history(
@@ -213,18 +233,43 @@ pub fn history(
 ) -> Result<Vec<Import>, diesel::result::Error> {
     // Two fixed queries, not one boxed one: a boxed query is written out
     // and looked up by its text on every page.
-    let query = imports::table
-        .filter(imports::account_id.eq(account_id))
-        .order(imports::id.desc())
-        .limit(limit);
     match before {
-        Some(before) => on_backend!(conn, |c| query
+        Some(before) => on_backend!(conn, |c| history_query!(account_id, limit)
             .filter(imports::id.lt(before))
-            .select(Import::as_select())
             .load(c)),
-        None => on_backend!(conn, |c| query.select(Import::as_select()).load(c)),
+        None => on_backend!(conn, |c| history_query!(account_id, limit).load(c)),
     }
 }
+
+/// [`history`] on PostgreSQL, asked from the HTTP worker (see
+/// [`super::async_pg`]).
+pub async fn history_async(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Import>, diesel::result::Error> {
+    use diesel_async::RunQueryDsl;
+    match before {
+        Some(before) => {
+            let query = history_query!(account_id, limit).filter(imports::id.lt(before));
+            RunQueryDsl::load(query, conn).await
+        }
+        None => RunQueryDsl::load(history_query!(account_id, limit), conn).await,
+    }
+}
+
+/// The statement of [`history`] without its cursor.
+macro_rules! history_query {
+    ($account_id:expr, $limit:expr) => {
+        imports::table
+            .filter(imports::account_id.eq($account_id))
+            .order(imports::id.desc())
+            .limit($limit)
+            .select(Import::as_select())
+    };
+}
+use history_query;
 
 fn find_by_idempotency_key(
     conn: &mut DbConnection,

@@ -46,6 +46,12 @@ pub fn without_tls_on_loopback(url: &str, sslmode_from_env: bool) -> Cow<'_, str
     Cow::Owned(format!("{url}{separator}sslmode=disable"))
 }
 
+/// Whether `url` itself says `sslmode=disable` (libpq then never uses TLS).
+pub fn says_no_tls(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "sslmode=disable"))
+}
+
 /// The host of `host[:port]` or `[v6][:port]`.
 fn host_of(host_port: &str) -> &str {
     if let Some(v6) = host_port.strip_prefix('[') {

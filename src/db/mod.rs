@@ -5,6 +5,7 @@
 pub mod macros;
 pub mod accounts;
 pub mod address_rule;
+pub mod async_pg;
 pub mod budget;
 mod checkpoint;
 pub mod dispatch;
@@ -114,6 +115,22 @@ pub struct Manager {
     generic_plans: bool,
 }
 
+impl Manager {
+    /// PostgreSQL: the settings each new session of the pool starts with.
+    fn pg_session_settings(&self) -> String {
+        let ms = self.statement_timeout.map_or(0, |t| t.as_millis());
+        // No JIT: it compiles each batch's lookups of an import anew
+        // (2-3 ms each, more than some of them take to run) and gains
+        // nothing on statements of this size.
+        let plans = if self.generic_plans {
+            "; SET plan_cache_mode = force_generic_plan"
+        } else {
+            ""
+        };
+        format!("SET statement_timeout = {ms}; SET jit = off{plans}")
+    }
+}
+
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = diesel::r2d2::Error;
@@ -125,19 +142,8 @@ impl r2d2::ManageConnection for Manager {
                 let url = loopback::without_tls_on_loopback(url, sslmode_from_env);
                 let mut conn =
                     PgConnection::establish(&url).map_err(Self::Error::ConnectionError)?;
-                let ms = self.statement_timeout.map_or(0, |t| t.as_millis());
-                // No JIT: it compiles each batch's lookups of an import anew
-                // (2-3 ms each, more than some of them take to run) and
-                // gains nothing on statements of this size.
-                let plans = if self.generic_plans {
-                    "; SET plan_cache_mode = force_generic_plan"
-                } else {
-                    ""
-                };
-                conn.batch_execute(&format!(
-                    "SET statement_timeout = {ms}; SET jit = off{plans}"
-                ))
-                .map_err(Self::Error::QueryError)?;
+                conn.batch_execute(&self.pg_session_settings())
+                    .map_err(Self::Error::QueryError)?;
                 DbConnection::Pg(conn)
             }
             DbUrl::Sqlite(path) => {
@@ -306,7 +312,7 @@ pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
 pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError> {
     let default_size = if url.is_postgres() { 16 } else { 8 };
     let size = settings.max_size.unwrap_or(default_size);
-    let pool = build_pool(url, settings, size, false)?;
+    let pool = build_pool(manager(url, settings, false), settings, size)?;
     if !url.is_postgres() {
         let missing = missing_sqlite_options(&mut *pool.get()?)?;
         if !missing.is_empty() {
@@ -333,31 +339,41 @@ pub fn connect_reads(
     url: &DbUrl,
     settings: PoolSettings,
     size: u32,
-) -> Result<Option<Pool>, DbError> {
+) -> Result<Option<ReadPool>, DbError> {
     if !url.is_postgres() {
         return Ok(None);
     }
-    Ok(Some(build_pool(url, settings, size.max(1), true)?))
+    let manager = manager(url, settings, true);
+    Ok(Some(ReadPool {
+        pool: build_pool(manager.clone(), settings, size.max(1))?,
+        manager,
+    }))
 }
 
-fn build_pool(
-    url: &DbUrl,
-    settings: PoolSettings,
-    size: u32,
-    generic_plans: bool,
-) -> Result<Pool, DbError> {
+/// The pool of the keyset reads ([`connect_reads`]), and how its
+/// connections are made (for [`async_pg`]).
+pub struct ReadPool {
+    pub pool: Pool,
+    manager: Manager,
+}
+
+fn manager(url: &DbUrl, settings: PoolSettings, generic_plans: bool) -> Manager {
+    Manager {
+        url: url.clone(),
+        statement_timeout: settings.statement_timeout,
+        wal_limit_bytes: settings.wal_limit_bytes,
+        generic_plans,
+    }
+}
+
+fn build_pool(manager: Manager, settings: PoolSettings, size: u32) -> Result<Pool, DbError> {
     Ok(r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(settings.timeout)
         // Not a query per checkout: `with_pooled` drops a connection found
         // dead after a failure.
         .test_on_check_out(false)
-        .build(Manager {
-            url: url.clone(),
-            statement_timeout: settings.statement_timeout,
-            wal_limit_bytes: settings.wal_limit_bytes,
-            generic_plans,
-        })?)
+        .build(manager)?)
 }
 
 /// Whether a query failed because the database is busy or out of reach (a
@@ -367,12 +383,18 @@ fn build_pool(
 pub fn is_unavailable(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match error {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        // The second: a connection of `async_pg` whose server went away.
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
         Error::DatabaseError(_, info) => {
             let message = info.message();
             // PostgreSQL: statement_timeout and lock_timeout (SQLSTATE 57014
-            // and 55P03); SQLite: SQLITE_BUSY.
+            // and 55P03), a session the server ended (57P01-57P03, as
+            // `async_pg`'s connections report it); SQLite: SQLITE_BUSY.
             message.contains("canceling statement due to")
+                || message.starts_with("terminating connection")
                 || message.contains("could not obtain lock")
                 || message.contains("database is locked")
                 || message.contains("database table is locked")

@@ -57,28 +57,12 @@ pub fn import_and_page(
         // that lets one text serve both costs the generic plan of the
         // unfiltered page so much (PostgreSQL cannot tell the filter is
         // off) that it plans the page again on every request.
-        let rows: Vec<(Option<String>, Entry)> = if statuses.is_empty() {
+        let rows: Vec<PgRow> = if statuses.is_empty() {
             PgImportAndPage::<false>::new(account_id, import_id, statuses, after, limit).load(pg)?
         } else {
             PgImportAndPage::<true>::new(account_id, import_id, statuses, after, limit).load(pg)?
         };
-        let mut import = None;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (json, entry) in rows {
-            match json {
-                Some(json) => {
-                    import =
-                        Some(serde_json::from_str::<Import>(&json).map_err(|e| {
-                            diesel::result::Error::DeserializationError(Box::new(e))
-                        })?)
-                }
-                None => entries.push(entry),
-            }
-        }
-        // The two halves of a UNION ALL come back in no promised order:
-        // put the entries in file order (they mostly are; that is cheap).
-        entries.sort_unstable_by_key(|e| e.position);
-        return Ok(import.map(|import| (import, entries)));
+        return pg_import_and_page(rows);
     }
     let Some(import) = super::imports::find(conn, account_id, import_id)? else {
         return Ok(None);
@@ -88,6 +72,50 @@ pub fn import_and_page(
         None => page(conn, &import.id, statuses, after, limit)?,
     };
     Ok(Some((import, entries)))
+}
+
+/// [`import_and_page`] on PostgreSQL, asked from the HTTP worker (see
+/// [`super::async_pg`]).
+pub async fn import_and_page_async(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account_id: &str,
+    import_id: &str,
+    statuses: &[&'static str],
+    after: i64,
+    limit: i64,
+) -> Result<Option<(Import, Vec<Entry>)>, diesel::result::Error> {
+    let rows: Vec<PgRow> = if statuses.is_empty() {
+        let query = PgImportAndPage::<false>::new(account_id, import_id, statuses, after, limit);
+        diesel_async::RunQueryDsl::load(query, conn).await?
+    } else {
+        let query = PgImportAndPage::<true>::new(account_id, import_id, statuses, after, limit);
+        diesel_async::RunQueryDsl::load(query, conn).await?
+    };
+    pg_import_and_page(rows)
+}
+
+/// A row of [`PgImportAndPage`]: the import as JSON, or an entry.
+type PgRow = (Option<String>, Entry);
+
+/// The import and the page of entries in [`PgImportAndPage`]'s rows.
+fn pg_import_and_page(rows: Vec<PgRow>) -> QueryResult<Option<(Import, Vec<Entry>)>> {
+    let mut import = None;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (json, entry) in rows {
+        match json {
+            Some(json) => {
+                import = Some(
+                    serde_json::from_str::<Import>(&json)
+                        .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+                )
+            }
+            None => entries.push(entry),
+        }
+    }
+    // The two halves of a UNION ALL come back in no promised order:
+    // put the entries in file order (they mostly are; that is cheap).
+    entries.sort_unstable_by_key(|e| e.position);
+    Ok(import.map(|import| (import, entries)))
 }
 
 /// The SQL types of an [`Entry`] row.

@@ -15,19 +15,21 @@ both_backends!(
     a_request_behind_a_lock_answers_503_after_the_statement_timeout,
 );
 
-/// Holds a write lock on the `users` table until dropped.
+/// Holds a write lock on a table (on SQLite: the database) until released.
 enum Lock {
     Pg(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
 }
 
 impl Lock {
-    fn take(database_url: &str) -> Lock {
+    fn take(database_url: &str, table: &str) -> Lock {
         match DbUrl::parse(database_url) {
             DbUrl::Postgres(url) => {
                 let mut conn = diesel::PgConnection::establish(&url).expect("connect");
-                conn.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-                    .expect("lock");
+                conn.batch_execute(&format!(
+                    "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                ))
+                .expect("lock");
                 Lock::Pg(conn)
             }
             DbUrl::Sqlite(path) => {
@@ -65,7 +67,7 @@ async fn a_request_behind_a_lock_answers_503_after_the_statement_timeout(backend
             .send()
     };
     let database_url = app.database_url.clone();
-    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url))
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url, "users"))
         .await
         .expect("lock");
 
@@ -88,18 +90,7 @@ async fn a_request_behind_a_lock_answers_503_after_the_statement_timeout(backend
 
     let response = stuck.await.expect("task").expect("response");
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
-        "{took:?}"
-    );
-    assert_eq!(
-        response
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().ok()),
-        Some(Some("5"))
-    );
-    assert_problem(response, 503, "unavailable").await;
+    assert_unavailable_after_the_timeout(response, took).await;
     println!("a request behind a lock answered 503 after {took:?}");
 
     tokio::task::spawn_blocking(move || lock.release())
@@ -113,6 +104,56 @@ async fn a_request_behind_a_lock_answers_503_after_the_statement_timeout(backend
         .expect("readyz");
     assert_eq!(ready.status(), 200);
     assert_eq!(add_user().await.expect("response").status(), 200);
+}
+
+/// A 503 `unavailable` with `Retry-After: 5`, `took` about the statement
+/// timeout of 2 s.
+async fn assert_unavailable_after_the_timeout(response: reqwest::Response, took: Duration) {
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().ok()),
+        Some(Some("5"))
+    );
+    assert_problem(response, 503, "unavailable").await;
+}
+
+/// PostgreSQL's keyset reads run on the HTTP workers' own connections
+/// (`db::async_pg`), which start with the pool's session settings: a
+/// history page behind a lock answers 503 once the statement timeout
+/// passes, and the next one, the lock gone, 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_behind_a_lock_answers_503_after_the_statement_timeout_on_postgres() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let served = Served::start(&app, &[("DATABASE_STATEMENT_TIMEOUT_SECS", "2")]).await;
+    let list = || {
+        app.client
+            .get(served.url("/imports"))
+            .bearer_auth(&app.api_key)
+            .send()
+    };
+    assert_eq!(list().await.expect("response").status(), 200);
+    let database_url = app.database_url.clone();
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url, "imports"))
+        .await
+        .expect("lock");
+
+    let started = Instant::now();
+    let response = list().await.expect("response");
+    let took = started.elapsed();
+    assert_unavailable_after_the_timeout(response, took).await;
+
+    tokio::task::spawn_blocking(move || lock.release())
+        .await
+        .expect("unlock");
+    assert_eq!(list().await.expect("response").status(), 200);
 }
 
 /// The bundled SQLite is built as `.cargo/config.toml` says: statements are
@@ -232,7 +273,7 @@ async fn an_import_whose_lookups_fail_writes_nothing() {
     };
     let served = Served::start(&app, &[("DATABASE_STATEMENT_TIMEOUT_SECS", "2")]).await;
     let database_url = app.database_url.clone();
-    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url))
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url, "users"))
         .await
         .expect("lock");
     // Two batches on PostgreSQL (20,000 entries each).

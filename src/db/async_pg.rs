@@ -1,0 +1,224 @@
+//! PostgreSQL: the API's keyset reads asked from the HTTP worker itself,
+//! over an asynchronous connection of that worker (diesel-async).
+//!
+//! A read through the blocking pool ([`crate::api::read`]) wakes a thread
+//! of the blocking pool, which sends the query and sleeps on the socket
+//! until the answer comes, then wakes the worker again: on a one-row read
+//! here a fifth of all CPU went to waking threads and switching to them.
+//! Here the worker sends the query and goes on serving other requests; the
+//! answer wakes the worker itself, which was waiting for its sockets anyway.
+//!
+//! Each worker keeps its own few connections (their I/O runs on that
+//! worker, so a read never crosses to another thread), made on first use
+//! with the read pool's session settings. They are used only where libpq
+//! would not encrypt either: tokio-postgres speaks no TLS here, so only for
+//! a URL that says `sslmode=disable` or that names loopback hosts only (see
+//! `loopback`); any other URL reads through the blocking pool. When a
+//! connection cannot be made (the server is down; tokio-postgres reads no
+//! `PG*` variables), reads go through the blocking pool for a while, with a
+//! warning. A failure that may have lost a connection retires every
+//! connection made before it, in every worker: a restarted server answers
+//! one failed read per read in flight, not one per idle connection.
+
+use super::{loopback, Manager, MayBeLost, ReadPool};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Where the workers' asynchronous connections go, and how many each may
+/// hold.
+#[derive(Debug)]
+pub struct Reads {
+    /// Tells this server's connections from another's on the same thread.
+    id: u64,
+    url: String,
+    /// Run once on each new connection: the read pool's session settings.
+    setup: String,
+    per_worker: usize,
+    /// Until when (milliseconds after `started`) reads go to the blocking
+    /// pool, since a connection could not be made.
+    failed_until: AtomicU64,
+    started: Instant,
+    /// Counts the failures that may have lost a connection: a connection
+    /// made before the last one is not used again (when the server
+    /// restarted, every worker's idle connections are dead, not only the
+    /// one that failed).
+    losses: AtomicU64,
+}
+
+/// How long reads go to the blocking pool after a connection could not be
+/// made.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A connection, and [`Reads::losses`] when it was made.
+struct Conn {
+    conn: AsyncPgConnection,
+    made_after: u64,
+}
+
+/// One worker's connections to one database.
+struct Worker {
+    idle: RefCell<Vec<Conn>>,
+    /// One per connection the worker may hold.
+    turns: Semaphore,
+}
+
+thread_local! {
+    /// This thread's connections, by [`Reads::id`] (tests run several
+    /// servers in one process).
+    static WORKERS: RefCell<HashMap<u64, Rc<Worker>>> = RefCell::new(HashMap::new());
+}
+
+impl Reads {
+    /// The asynchronous reads of the read pool `reads`, `per_worker`
+    /// connections per HTTP worker; `None` when the URL may use TLS.
+    pub fn for_pool(reads: &ReadPool, per_worker: usize) -> Option<Arc<Reads>> {
+        let manager: &Manager = &reads.manager;
+        let super::DbUrl::Postgres(url) = &manager.url else {
+            return None;
+        };
+        let url = plain_text_url(url, std::env::var_os("PGSSLMODE").is_some())?;
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        Some(Arc::new(Reads {
+            id: SERVERS.fetch_add(1, Ordering::Relaxed),
+            url,
+            setup: manager.pg_session_settings(),
+            per_worker: per_worker.max(1),
+            failed_until: AtomicU64::new(0),
+            started: Instant::now(),
+            losses: AtomicU64::new(0),
+        }))
+    }
+
+    /// Runs the read `f` on a connection of this worker, once one is free
+    /// (made now if the worker holds fewer than it may); `None`, without
+    /// running it, when no connection can be made.
+    ///
+    /// The connection goes back to the worker unless `f` failed in a way
+    /// that may have lost it ([`MayBeLost`]): that one is closed rather than
+    /// kept (whether it still answers is not worth a round trip to learn; a
+    /// new one costs a few milliseconds, once), and so is one whose read
+    /// was dropped halfway (the client went away), whose answer is still due.
+    pub async fn read<T, E: MayBeLost>(
+        &self,
+        f: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
+    ) -> Option<Result<T, E>> {
+        if self.millis() < self.failed_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        let worker = self.worker();
+        // Never closed: the worker holds it.
+        let _turn = worker.turns.acquire().await.ok()?;
+        let mut conn = match self.idle(&worker) {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        let result = f(&mut conn.conn).await;
+        if result.as_ref().is_err_and(MayBeLost::may_be_lost) {
+            // Once per loss, not once per connection it took.
+            let _ = self.losses.compare_exchange(
+                conn.made_after,
+                conn.made_after + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            worker.idle.borrow_mut().push(conn);
+        }
+        Some(result)
+    }
+
+    /// An idle connection of `worker` made since the last loss; older ones
+    /// are closed.
+    fn idle(&self, worker: &Worker) -> Option<Conn> {
+        let losses = self.losses.load(Ordering::Relaxed);
+        let mut idle = worker.idle.borrow_mut();
+        idle.retain(|conn| conn.made_after == losses);
+        idle.pop()
+    }
+
+    /// A new connection; `None` when it cannot be made, and then for
+    /// [`RETRY_AFTER`] reads go to the blocking pool.
+    async fn connect(&self) -> Option<Conn> {
+        let made_after = self.losses.load(Ordering::Relaxed);
+        let made = async {
+            let mut conn = AsyncPgConnection::establish(&self.url).await?;
+            conn.batch_execute(&self.setup).await?;
+            Ok::<_, Box<dyn std::error::Error>>(conn)
+        };
+        match made.await {
+            Ok(conn) => Some(Conn { conn, made_after }),
+            Err(error) => {
+                let until = self.millis() + RETRY_AFTER.as_millis() as u64;
+                self.failed_until.store(until, Ordering::Relaxed);
+                tracing::warn!(
+                    %error,
+                    "cannot open an asynchronous PostgreSQL connection; \
+                     reads go through the blocking pool for {} s",
+                    RETRY_AFTER.as_secs()
+                );
+                None
+            }
+        }
+    }
+
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// This thread's connections to the database.
+    fn worker(&self) -> Rc<Worker> {
+        WORKERS.with(|workers| {
+            Rc::clone(workers.borrow_mut().entry(self.id).or_insert_with(|| {
+                Rc::new(Worker {
+                    idle: RefCell::new(Vec::new()),
+                    turns: Semaphore::new(self.per_worker),
+                })
+            }))
+        })
+    }
+}
+
+/// `url` as the workers' connections use it, when libpq would not use TLS
+/// for it either (`sslmode_from_env`: `PGSSLMODE` is set); `None` otherwise.
+fn plain_text_url(url: &str, sslmode_from_env: bool) -> Option<String> {
+    let url = loopback::without_tls_on_loopback(url, sslmode_from_env);
+    loopback::says_no_tls(&url).then(|| url.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_text_url;
+
+    /// tokio-postgres speaks no TLS here: a server libpq would reach over
+    /// TLS is never read from in plain text.
+    #[test]
+    fn only_a_server_libpq_reaches_without_tls_is_read_asynchronously() {
+        for (url, from_env, expected) in [
+            (
+                "postgres://u@127.0.0.1:5432/db",
+                false,
+                Some("postgres://u@127.0.0.1:5432/db?sslmode=disable"),
+            ),
+            (
+                "postgres://u@db.internal/db?sslmode=disable",
+                false,
+                Some("postgres://u@db.internal/db?sslmode=disable"),
+            ),
+            ("postgres://u@db.internal/db", false, None),
+            ("postgres://u@db.internal/db?sslmode=require", false, None),
+            ("postgres://u@127.0.0.1/db?sslmode=require", false, None),
+            ("postgres://u@127.0.0.1/db?sslmode=prefer", false, None),
+            // PGSSLMODE may ask for TLS even on loopback.
+            ("postgres://u@127.0.0.1/db", true, None),
+            ("postgres://u@/db?host=/var/run/postgresql", false, None),
+        ] {
+            assert_eq!(plain_text_url(url, from_env).as_deref(), expected, "{url}");
+        }
+    }
+}
