@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// Where the workers' asynchronous connections go, and how many each may
-/// hold.
-#[derive(Debug)]
+/// hold. Not `Debug`: its URL may hold a password.
 pub struct Reads {
     /// Tells this server's connections from another's on the same thread.
     id: u64,

@@ -22,11 +22,7 @@ pub fn without_tls_on_loopback(url: &str, sslmode_from_env: bool) -> Cow<'_, str
         Some((before, query)) => (before, Some(query)),
         None => (rest, None),
     };
-    let params: Vec<(&str, &str)> = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
+    let params = params(query);
     if params.iter().any(|(name, _)| *name == "sslmode") {
         return Cow::Borrowed(url);
     }
@@ -48,8 +44,16 @@ pub fn without_tls_on_loopback(url: &str, sslmode_from_env: bool) -> Cow<'_, str
 
 /// Whether `url` itself says `sslmode=disable` (libpq then never uses TLS).
 pub fn says_no_tls(url: &str) -> bool {
-    url.split_once('?')
-        .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "sslmode=disable"))
+    params(url.split_once('?').map(|(_, query)| query)).contains(&("sslmode", "disable"))
+}
+
+/// The `name=value` pairs of a URL's query.
+fn params(query: Option<&str>) -> Vec<(&str, &str)> {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.split_once('='))
+        .collect()
 }
 
 /// The host of `host[:port]` or `[v6][:port]`.
