@@ -299,14 +299,23 @@ fn write_entries(
 ) -> QueryResult<Tally> {
     let (built, to_settle) = std::sync::mpsc::sync_channel::<Rows>(1);
     let (rows, batches) = std::sync::mpsc::sync_channel::<Rows>(2);
+    // Written batches go back to the thread that built them to be freed:
+    // the writer is the import's slowest stage, and a batch's thousands of
+    // strings are freed fastest by the thread that allocated them.
+    let (done, to_free) = std::sync::mpsc::channel::<Rows>();
     let batch_size = batch_size(conn);
     let staged = matches!(conn, DbConnection::Pg(_));
     let (tally, runs) = std::thread::scope(|scope| {
         let classifier = scope.spawn(move || {
             let mut classifier = classify(text);
             loop {
+                to_free.try_iter().for_each(drop);
                 let batch: Vec<Classified<'_>> = classifier.by_ref().take(batch_size).collect();
                 if batch.is_empty() {
+                    // The last batch is sent: free the rest as the writer
+                    // is done with them.
+                    drop(built);
+                    to_free.iter().for_each(drop);
                     return;
                 }
                 // A closed channel means a later stage failed; its error is reported.
@@ -339,7 +348,7 @@ fn write_entries(
         });
         // Takes the receiver, so a failed write closes the channel and
         // the earlier stages stop.
-        let written = settle_and_write(conn, account_id, batches);
+        let written = settle_and_write(conn, account_id, batches, done);
         let panicked =
             |_| diesel::result::Error::QueryBuilderError("a stage of the import panicked".into());
         let settled = settler.join().map_err(panicked)?;
@@ -355,10 +364,13 @@ fn write_entries(
     Ok(tally)
 }
 
+/// Writes each batch, then hands it to `done` to be freed (or frees it
+/// itself once nobody takes them).
 fn settle_and_write(
     conn: &mut DbConnection,
     account_id: &str,
     batches: std::sync::mpsc::Receiver<Rows>,
+    done: std::sync::mpsc::Sender<Rows>,
 ) -> QueryResult<(Tally, Vec<super::staged_pg::Run>)> {
     let mut tally = Tally::default();
     let mut runs = Vec::new();
@@ -368,6 +380,8 @@ fn settle_and_write(
         }
         write_rows(conn, &mut batch, &mut runs)?;
         batch.statuses.iter().for_each(|s| tally.add(*s));
+        // A closed channel hands the batch back: it is freed here.
+        let _ = done.send(batch);
     }
     Ok((tally, runs))
 }
