@@ -14,10 +14,33 @@ use diesel::prelude::*;
 pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
 
 /// The condition of the partial index of open invitations by address
-/// (`invitations_open_address`), as SQL both databases match against it.
-pub const OPEN_CONDITION: &str = "invitations.status IN ('queued', 'sent', 'delivered')";
-/// The condition of the partial index of the others (`invitations_closed_address`).
-pub const CLOSED_CONDITION: &str = "invitations.status NOT IN ('queued', 'sent', 'delivered')";
+/// (`invitations_open_address`) as `conn`'s database has it: a query that
+/// says it word for word is answered from that index. SQLite's index says
+/// it as comparisons (migration `open_status_conditions`): an `IN` list of
+/// three in an index's condition costs SQLite a temporary table for every
+/// row it writes.
+pub fn open_condition(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Pg(_) => "invitations.status IN ('queued', 'sent', 'delivered')",
+        DbConnection::Sqlite(_) => SQLITE_OPEN_CONDITION,
+    }
+}
+
+/// The condition of the partial index of the others
+/// (`invitations_closed_address`), likewise.
+pub fn closed_condition(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Pg(_) => "invitations.status NOT IN ('queued', 'sent', 'delivered')",
+        DbConnection::Sqlite(_) => {
+            "invitations.status <> 'queued' AND invitations.status <> 'sent' \
+             AND invitations.status <> 'delivered'"
+        }
+    }
+}
+
+/// [`open_condition`] on SQLite.
+pub const SQLITE_OPEN_CONDITION: &str = "(invitations.status = 'queued' \
+     OR invitations.status = 'sent' OR invitations.status = 'delivered')";
 
 /// Serialises imports and re-sends of one account on PostgreSQL, so two
 /// concurrent uploads cannot both invite the same address. (SQLite has one
@@ -47,4 +70,52 @@ pub fn expire_account(
     let target = Target::AccountExpiredBy { account_id, now };
     let change = Change::new(&["sent", "delivered"], "expired");
     Ok(lifecycle::apply(conn, target, &change, now)?.len())
+}
+
+/// SQLite's plan of `sql` (its `detail` lines joined), for the tests that
+/// check a query is answered from the index it was written for.
+#[cfg(test)]
+pub(crate) fn sqlite_plan(conn: &mut diesel::SqliteConnection, sql: &str) -> String {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<Step>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.detail)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{connect, migrate, DbUrl};
+
+    /// The words of each condition, as `invitations::list` and re-sending
+    /// send them, pick the partial index written for them on SQLite; a
+    /// condition that drifted from its index's would still answer, but by
+    /// walking every invitation of the account.
+    #[test]
+    fn sqlite_answers_each_condition_from_its_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
+        let pool = connect(&url).unwrap();
+        let mut conn = pool.get().unwrap();
+        migrate(&mut conn).unwrap();
+        let conn: &mut DbConnection = &mut conn;
+        let (open, closed) = (open_condition(conn), closed_condition(conn));
+        let DbConnection::Sqlite(c) = conn else {
+            panic!("not SQLite")
+        };
+        let by_address = "SELECT id FROM invitations WHERE account_id = 'a' \
+                          AND email_key = 'k@x.io' AND ";
+        let plan = sqlite_plan(c, &format!("{by_address}{open}"));
+        assert!(plan.contains("INDEX invitations_open_address"), "{plan}");
+        let plan = sqlite_plan(c, &format!("{by_address}{closed}"));
+        assert!(plan.contains("INDEX invitations_closed_address"), "{plan}");
+    }
 }

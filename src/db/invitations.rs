@@ -41,6 +41,10 @@ pub fn list(
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<Invitation>> {
+    let (open, closed) = (
+        super::address_rule::open_condition(conn),
+        super::address_rule::closed_condition(conn),
+    );
     let query = |part: Option<&'static str>| {
         let mut query = invitations::table
             .filter(invitations::account_id.eq(account_id))
@@ -73,8 +77,8 @@ pub fn list(
     // One address: its open invitation and its closed ones are in two
     // partial indexes of (account, address); each is asked with its own
     // condition, word for word, so both databases use it.
-    let mut rows = query(Some(super::address_rule::OPEN_CONDITION)).load(conn)?;
-    rows.extend(query(Some(super::address_rule::CLOSED_CONDITION)).load(conn)?);
+    let mut rows = query(Some(open)).load(conn)?;
+    rows.extend(query(Some(closed)).load(conn)?);
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(rows)

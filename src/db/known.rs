@@ -172,10 +172,9 @@ impl QueryFragment<Sqlite> for SqliteLookup<'_> {
         out.push_bind_param::<Text, _>(&self.keys)?;
         out.push_sql("))");
         if let Some(now) = &self.now {
-            out.push_sql(
-                " AND status IN ('queued', 'sent', 'delivered') \
-                 AND (expires_at IS NULL OR expires_at > ",
-            );
+            out.push_sql(" AND ");
+            out.push_sql(super::address_rule::SQLITE_OPEN_CONDITION);
+            out.push_sql(" AND (expires_at IS NULL OR expires_at > ");
             out.push_bind_param::<Timestamp, _>(now)?;
             out.push_sql(")");
         }
@@ -185,4 +184,36 @@ impl QueryFragment<Sqlite> for SqliteLookup<'_> {
 
 fn add(set: &mut KeySet, keys: Vec<String>) {
     set.extend(keys.iter().map(|key| key_hash(key)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::address_rule::sqlite_plan;
+    use crate::db::{connect, migrate, DbUrl};
+
+    /// The open invitations of a batch's addresses (a preview asks for
+    /// them) come from the partial index of open invitations, not from the
+    /// account's whole history.
+    #[test]
+    fn sqlite_asks_the_index_of_open_invitations_for_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
+        let pool = connect(&url).unwrap();
+        let mut conn = pool.get().unwrap();
+        migrate(&mut conn).unwrap();
+        let DbConnection::Sqlite(c) = &mut *conn else {
+            panic!("not SQLite")
+        };
+        let lookup = SqliteLookup {
+            table: "invitations",
+            account_id: "a",
+            keys: r#"["k@x.io"]"#,
+            now: Some(now()),
+        };
+        let sql = diesel::debug_query::<Sqlite, _>(&lookup).to_string();
+        let sql = sql.split(" -- binds").next().unwrap();
+        let plan = sqlite_plan(c, sql);
+        assert!(plan.contains("INDEX invitations_open_address"), "{plan}");
+    }
 }

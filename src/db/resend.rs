@@ -110,7 +110,7 @@ impl Known {
             .filter(invitations::email_key.eq_any(&keys))
             // Word for word the index's condition, so it is used.
             .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                super::address_rule::OPEN_CONDITION,
+                super::address_rule::open_condition(conn),
             ))
             .select((invitations::email_key, invitations::id))
             .load::<(String, String)>(conn)?;
