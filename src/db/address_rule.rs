@@ -72,28 +72,10 @@ pub fn expire_account(
     Ok(lifecycle::apply(conn, target, &change, now)?.len())
 }
 
-/// SQLite's plan of `sql` (its `detail` lines joined), for the tests that
-/// check a query is answered from the index it was written for.
-#[cfg(test)]
-pub(crate) fn sqlite_plan(conn: &mut diesel::SqliteConnection, sql: &str) -> String {
-    #[derive(QueryableByName)]
-    struct Step {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-        .load::<Step>(conn)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.detail)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{connect, migrate, DbUrl};
+    use crate::db::scratch::{sqlite, sqlite_plan};
 
     /// The words of each condition, as `invitations::list` and re-sending
     /// send them, pick the partial index written for them on SQLite; a
@@ -101,11 +83,7 @@ mod tests {
     /// walking every invitation of the account.
     #[test]
     fn sqlite_answers_each_condition_from_its_partial_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
-        let pool = connect(&url).unwrap();
-        let mut conn = pool.get().unwrap();
-        migrate(&mut conn).unwrap();
+        let (_dir, mut conn) = sqlite();
         let conn: &mut DbConnection = &mut conn;
         let (open, closed) = (open_condition(conn), closed_condition(conn));
         let DbConnection::Sqlite(c) = conn else {

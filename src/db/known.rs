@@ -189,19 +189,14 @@ fn add(set: &mut KeySet, keys: Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::address_rule::sqlite_plan;
-    use crate::db::{connect, migrate, DbUrl};
+    use crate::db::scratch::{sqlite, sqlite_plan};
 
     /// The open invitations of a batch's addresses (a preview asks for
     /// them) come from the partial index of open invitations, not from the
     /// account's whole history.
     #[test]
     fn sqlite_asks_the_index_of_open_invitations_for_a_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
-        let pool = connect(&url).unwrap();
-        let mut conn = pool.get().unwrap();
-        migrate(&mut conn).unwrap();
+        let (_dir, mut conn) = sqlite();
         let DbConnection::Sqlite(c) = &mut *conn else {
             panic!("not SQLite")
         };

@@ -96,16 +96,13 @@ macro_rules! insert_rows {
 mod tests {
     use crate::db::models::User;
     use crate::db::schema::users;
-    use crate::db::{accounts, connect, migrate, now, DbConnection, DbUrl};
+    use crate::db::scratch::sqlite;
+    use crate::db::{accounts, now, DbConnection};
     use diesel::prelude::*;
 
     #[test]
     fn a_row_sqlite_turns_away_fails_the_write_and_nothing_of_it_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::parse(&format!("sqlite://{}/t.db", dir.path().display()));
-        let pool = connect(&url).unwrap();
-        let mut conn = pool.get().unwrap();
-        migrate(&mut conn).unwrap();
+        let (_dir, mut conn) = sqlite();
         let account = accounts::create(&mut conn, "A", "bik_macros_test").unwrap();
         let user = |email: &str| User {
             id: uuid::Uuid::now_v7().to_string(),

@@ -24,6 +24,8 @@ pub mod reports;
 pub mod resend;
 pub mod revoke;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod scratch;
 mod staged_pg;
 pub mod suppressions;
 pub mod users;
