@@ -563,14 +563,14 @@ fn dry_run_view(preview: Preview<'_>, budget: Budget) -> DryRunView {
             .map(|entry| EntryView {
                 position: entry.position as i64,
                 line: entry.line as i64,
-                raw: entry.raw.to_owned(),
-                email: entry.email.map(|e| e.into_string()),
+                raw: entry.raw.to_owned().into(),
+                email: entry.email.map(|e| e.into_string().into()),
                 status: entry.status,
                 reason: entry.reason.and_then(InvalidReason::from_code),
                 detail: entry
                     .reason
                     .and_then(InvalidReason::from_code)
-                    .map(|r| r.description().to_owned()),
+                    .map(|r| r.description().into()),
             })
             .collect(),
         entries_truncated: more,

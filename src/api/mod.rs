@@ -141,17 +141,34 @@ where
     R: Send + 'static,
     T: serde::Serialize,
 {
-    let json = |rows: R| {
+    read_written(state, read_sync, read_async, move |rows| {
         serde_json::to_vec(&view(rows)?)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))
-    };
+    })
+    .await
+}
+
+/// [`read_json`], with the JSON written by `write` (which may have been
+/// given parts of it already written, see [`reports`]).
+pub async fn read_written<R, F, A, W>(
+    state: &AppState,
+    read_sync: F,
+    read_async: A,
+    write: W,
+) -> Result<actix_web::HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<R, ApiError> + Send + 'static,
+    A: AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
+    W: FnOnce(R) -> Result<Vec<u8>, ApiError> + Send + 'static,
+    R: Send + 'static,
+{
     let answered = match &state.async_reads {
         Some(reads) => reads.read(read_async).await,
         None => None,
     };
     let body = match answered {
-        Some(rows) => json(rows?)?,
-        None => read(state, move |conn| json(read_sync(conn)?)).await?,
+        Some(rows) => write(rows?)?,
+        None => read(state, move |conn| write(read_sync(conn)?)).await?,
     };
     Ok(actix_web::HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())

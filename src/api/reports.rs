@@ -6,8 +6,9 @@ use super::imports::{find_with_report as find, with_report};
 use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
-use super::{read_json, ApiError, Problem};
-use crate::db::models::Entry;
+use super::{read_written, ApiError, Problem};
+use crate::db::models::{Entry, EntryRef, Import};
+use crate::db::reports::{WriteEntry, Written};
 use crate::db::{reports, Pool};
 use crate::domain::email::InvalidReason;
 use crate::domain::EntryStatus;
@@ -90,20 +91,19 @@ pub async fn get_import_report(
     let (account, import) = (account_id.clone(), id.clone());
     let page = statuses.clone();
     let (after, limit_and_one) = (after.unwrap_or(0), limit + 1);
-    read_json(
+    read_written(
         &state,
         move |conn| {
-            Ok(reports::import_and_page(
-                conn,
-                &account,
-                &import,
-                &page,
-                after,
-                limit_and_one,
-            )?)
+            let found =
+                reports::import_and_page(conn, &account, &import, &page, after, limit_and_one)?;
+            let written = |(import, rows): (Import, Vec<Entry>)| -> Result<_, ApiError> {
+                let rows = rows.iter().map(|row| written(row.borrow()));
+                Ok((import, rows.collect::<Result<Vec<_>, _>>()?))
+            };
+            found.map(written).transpose()
         },
         async |pg| {
-            Ok(reports::import_and_page_async(
+            Ok(reports::import_and_written_page_async::<EntryJson>(
                 pg,
                 &account_id,
                 &id,
@@ -118,14 +118,61 @@ pub async fn get_import_report(
             let import = with_report(import)?;
             let (rows, next_cursor) =
                 pagination::next_page(rows, limit, 'p', |e| e.position.to_string());
-            Ok(ReportPage {
-                import: ImportView::from(import),
-                entries: rows.into_iter().map(EntryView::from).collect(),
-                next_cursor,
-            })
+            page_json(&ImportView::from(import), &rows, next_cursor.as_deref())
         },
     )
     .await
+}
+
+/// Writes a report's entries as [`EntryView`]s.
+struct EntryJson;
+
+impl WriteEntry for EntryJson {
+    fn write(
+        entry: EntryRef<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(serde_json::to_writer(out, &EntryView::of(entry))?)
+    }
+}
+
+/// An entry written as [`EntryJson`] writes it.
+fn written(entry: EntryRef<'_>) -> Result<Written, ApiError> {
+    let mut text = Vec::with_capacity(128);
+    EntryJson::write(entry, &mut text)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))?;
+    Ok(Written {
+        position: entry.position,
+        text,
+    })
+}
+
+/// A [`ReportPage`] as JSON, its entries already written: the very text
+/// serde writes for the page (a test compares them).
+fn page_json(
+    import: &ImportView,
+    entries: &[Written],
+    next_cursor: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let length: usize = entries.iter().map(|e| e.text.len() + 1).sum();
+    let mut out = Vec::with_capacity(1024 + length);
+    let write = |out: &mut Vec<u8>| -> serde_json::Result<()> {
+        out.extend_from_slice(br#"{"import":"#);
+        serde_json::to_writer(&mut *out, import)?;
+        out.extend_from_slice(br#","entries":["#);
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&entry.text);
+        }
+        out.extend_from_slice(br#"],"next_cursor":"#);
+        serde_json::to_writer(&mut *out, &next_cursor)?;
+        out.push(b'}');
+        Ok(())
+    };
+    write(&mut out).map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))?;
+    Ok(out)
 }
 
 /// The whole report (or the entries with the given statuses) as a CSV file.
@@ -318,5 +365,69 @@ mod tests {
             text,
             "position,line,raw,email,status,reason,detail\n1,2,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,,\n"
         );
+    }
+    /// The page the report writes from written entries is the text serde
+    /// writes for a [`ReportPage`] of the same entries (its schema).
+    #[test]
+    fn a_page_of_written_entries_is_the_report_page_serde_writes() {
+        let import: Import = serde_json::from_value(serde_json::json!({
+            "id": "01a21f46-58a0-745e-a783-f0d34e9d4580", "account_id": "a",
+            "filename": "team \"q\".txt", "size_bytes": 10, "content_sha256": "00",
+            "idempotency_key": null, "status": "completed",
+            "created_at": "2026-11-27T23:10:33.632185", "completed_at": null,
+            "entries": 3, "invalid": 1, "duplicate": 0, "existing_user": 0,
+            "suppressed": 0, "already_invited": 0, "invited": 1, "queued": 0,
+            "sent": 0, "failed": 1, "delivered": 0, "bounced": 0, "complained": 0,
+            "accepted": 0, "expired": 0, "revoked": 0, "custom_message": "Hi\n",
+            "expiry_days": 7, "redirect_url": null, "invited_by": "Zoë",
+            "locale": "fr", "erased_at": null
+        }))
+        .unwrap();
+        let row =
+            |position, raw: &str, email: Option<&str>, status: &str, reason: Option<&str>| Entry {
+                position,
+                line: position + 1,
+                raw: raw.into(),
+                email: email.map(Into::into),
+                status: status.into(),
+                reason: reason.map(Into::into),
+            };
+        let rows = [
+            row(1, "Ann <ann@x.io>", Some("ann@x.io"), "queued", None),
+            row(2, "\"bob\"\t@", None, "invalid", Some("missing_at")),
+            row(
+                3,
+                "zoë@x.io",
+                Some("zoë@x.io"),
+                "failed",
+                Some("Mailbox \"full\"\u{1}"),
+            ),
+        ];
+        for (entries, next_cursor) in [(&rows[..], Some("3")), (&rows[..0], None)] {
+            let written: Vec<Written> = entries
+                .iter()
+                .map(|e| written(e.borrow()).unwrap())
+                .collect();
+            let ours = page_json(&ImportView::from(import.clone()), &written, next_cursor).unwrap();
+            let serde = serde_json::to_vec(&ReportPage {
+                import: ImportView::from(import.clone()),
+                entries: entries
+                    .iter()
+                    .map(|e| EntryView::of(e.borrow()))
+                    .map(|v| EntryView {
+                        raw: v.raw.into_owned().into(),
+                        email: v.email.map(|e| e.into_owned().into()),
+                        detail: v.detail.map(|d| d.into_owned().into()),
+                        ..v
+                    })
+                    .collect(),
+                next_cursor: next_cursor.map(Into::into),
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(serde).unwrap()
+            );
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The JSON shapes of the API: what the frontend and scripts rely on.
 
-use crate::db::models::{Entry, Import, ImportCounts, User};
+use crate::db::models::{EntryRef, Import, ImportCounts, User};
 use crate::domain::{EntryStatus, ImportStatus, InvalidReason};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use utoipa::ToSchema;
 
 fn utc(time: NaiveDateTime) -> DateTime<Utc> {
@@ -152,8 +153,10 @@ pub struct ImportHistory {
 }
 
 /// One entry of a file, as the report shows it.
+// Its strings are owned, or borrowed from the row they were read from
+// (`EntryView::of`).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EntryView {
+pub struct EntryView<'a> {
     /// 1-based position of the entry in the file.
     #[schema(example = 1)]
     pub position: i64,
@@ -162,10 +165,10 @@ pub struct EntryView {
     pub line: i64,
     /// The entry as written.
     #[schema(example = "Ann <ann@x.io>")]
-    pub raw: String,
+    pub raw: Cow<'a, str>,
     /// The normalised address (null when invalid).
     #[schema(example = "ann@x.io")]
-    pub email: Option<String>,
+    pub email: Option<Cow<'a, str>>,
     pub status: EntryStatus,
     /// Why an `invalid` entry is invalid (a stable code), else null.
     #[schema(value_type = Option<InvalidReasonCode>, example = json!(null))]
@@ -173,7 +176,7 @@ pub struct EntryView {
     /// What a person should know, in words: what to fix in an `invalid`
     /// entry, or the provider's words for a `failed` or `bounced` one.
     #[schema(example = json!(null))]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'a, str>>,
 }
 
 /// The stable codes of why an entry is invalid.
@@ -195,27 +198,28 @@ impl ToSchema for InvalidReasonCode {}
 
 /// An entry's `reason` code and `detail` words, from the stored reason: a
 /// code for an invalid entry, the provider's words for a failed one.
-pub fn reason_and_detail(
+pub fn reason_and_detail<'a>(
     status: &str,
-    stored: Option<&str>,
-) -> (Option<InvalidReason>, Option<String>) {
+    stored: Option<&'a str>,
+) -> (Option<InvalidReason>, Option<Cow<'a, str>>) {
     match status {
         "invalid" => {
             let code = stored.and_then(InvalidReason::from_code);
-            (code, code.map(|c| c.description().to_owned()))
+            (code, code.map(|c| Cow::Borrowed(c.description())))
         }
-        _ => (None, stored.map(str::to_owned)),
+        _ => (None, stored.map(Cow::Borrowed)),
     }
 }
 
-impl From<Entry> for EntryView {
-    fn from(entry: Entry) -> EntryView {
-        let (reason, detail) = reason_and_detail(&entry.status, entry.reason.as_deref());
+impl<'a> EntryView<'a> {
+    /// The view of a stored entry, borrowing its strings.
+    pub fn of(entry: EntryRef<'a>) -> EntryView<'a> {
+        let (reason, detail) = reason_and_detail(entry.status, entry.reason);
         EntryView {
             position: entry.position,
             line: entry.line,
-            raw: entry.raw,
-            email: entry.email,
+            raw: Cow::Borrowed(entry.raw),
+            email: entry.email.map(Cow::Borrowed),
             status: entry.status.parse().unwrap_or(EntryStatus::Queued),
             reason,
             detail,
@@ -227,7 +231,7 @@ impl From<Entry> for EntryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportPage {
     pub import: ImportView,
-    pub entries: Vec<EntryView>,
+    pub entries: Vec<EntryView<'static>>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
@@ -241,7 +245,7 @@ pub struct DryRunView {
     pub counts: Counts,
     /// The entries that would not be invited, in file order: the first
     /// 1,000 of them.
-    pub entries: Vec<EntryView>,
+    pub entries: Vec<EntryView<'static>>,
     /// True when more entries would not be invited than `entries` lists
     /// (the counts cover them all; the import's report lists every one).
     pub entries_truncated: bool,

@@ -154,6 +154,31 @@ pub struct Entry {
     pub reason: Option<String>,
 }
 
+/// An [`Entry`] borrowed: from an [`Entry`], or from the row of a query
+/// that writes each entry as it reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    pub position: i64,
+    pub line: i64,
+    pub raw: &'a str,
+    pub email: Option<&'a str>,
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+impl Entry {
+    pub fn borrow(&self) -> EntryRef<'_> {
+        EntryRef {
+            position: self.position,
+            line: self.line,
+            raw: &self.raw,
+            email: self.email.as_deref(),
+            status: &self.status,
+            reason: self.reason.as_deref(),
+        }
+    }
+}
+
 /// A new report entry. Rows own their values (no borrowed lifetimes), so
 /// SQLite can reuse one prepared statement for fixed-size batches of them.
 #[derive(Debug, Clone, Insertable)]
