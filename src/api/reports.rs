@@ -132,7 +132,7 @@ impl WriteEntry for EntryJson {
         entry: EntryRef<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(serde_json::to_writer(out, &EntryView::of(entry))?)
+        Ok(EntryView::of(entry).write_json(out)?)
     }
 }
 

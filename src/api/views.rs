@@ -227,6 +227,28 @@ impl<'a> EntryView<'a> {
     }
 }
 
+impl EntryView<'_> {
+    /// Appends the entry as JSON to `out`: the very text serde writes for
+    /// it (a test compares them), in about half the time (a report page
+    /// writes a hundred entries; serde spends the difference on the field
+    /// names, which it escapes on every entry).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        fn field(out: &mut Vec<u8>, name: &[u8], value: &impl Serialize) -> serde_json::Result<()> {
+            out.extend_from_slice(name);
+            serde_json::to_writer(&mut *out, value)
+        }
+        field(out, br#"{"position":"#, &self.position)?;
+        field(out, br#","line":"#, &self.line)?;
+        field(out, br#","raw":"#, &self.raw)?;
+        field(out, br#","email":"#, &self.email)?;
+        field(out, br#","status":"#, &self.status)?;
+        field(out, br#","reason":"#, &self.reason)?;
+        field(out, br#","detail":"#, &self.detail)?;
+        out.push(b'}');
+        Ok(())
+    }
+}
+
 /// One page of an import's report, in file order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportPage {
@@ -413,4 +435,38 @@ pub struct AcceptedInvitation {
     pub email: String,
     /// Where to send the person next, if the import named a place.
     pub redirect_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_written_by_hand_is_the_text_serde_writes() {
+        let entry = |raw: &'static str, email, status, reason| EntryRef {
+            position: 900_001,
+            line: 7,
+            raw,
+            email,
+            status,
+            reason,
+        };
+        for entry in [
+            entry("Ann <ann@x.io>", Some("ann@x.io"), "queued", None),
+            entry("\"bob\"\t@\u{1}", None, "invalid", Some("missing_at")),
+            entry(
+                "zoë@x.io",
+                Some("zoë@x.io"),
+                "failed",
+                Some("Mailbox \"full\"\n"),
+            ),
+            entry("x", None, "invalid", Some("not-a-code")),
+        ] {
+            let view = EntryView::of(entry);
+            let mut ours = Vec::new();
+            view.write_json(&mut ours).unwrap();
+            let serde = serde_json::to_string(&view).unwrap();
+            assert_eq!(String::from_utf8(ours).unwrap(), serde);
+        }
+    }
 }
