@@ -96,11 +96,11 @@ pub async fn get_import_report(
         move |conn| {
             let found =
                 reports::import_and_page(conn, &account, &import, &page, after, limit_and_one)?;
-            let written = |(import, rows): (Import, Vec<Entry>)| -> Result<_, ApiError> {
+            let write_rows = |(import, rows): (Import, Vec<Entry>)| -> Result<_, ApiError> {
                 let rows = rows.iter().map(|row| written(row.borrow()));
                 Ok((import, rows.collect::<Result<Vec<_>, _>>()?))
             };
-            found.map(written).transpose()
+            found.map(write_rows).transpose()
         },
         async |pg| {
             Ok(reports::import_and_written_page_async::<EntryJson>(
@@ -366,6 +366,7 @@ mod tests {
             "position,line,raw,email,status,reason,detail\n1,2,\"\"\"Lee, Ann\"\" <ann@x.io>\",ann@x.io,queued,,\n"
         );
     }
+
     /// The page the report writes from written entries is the text serde
     /// writes for a [`ReportPage`] of the same entries (its schema).
     #[test]
