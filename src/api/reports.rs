@@ -7,7 +7,7 @@ use super::pagination;
 use super::views::{reason_and_detail, EntryView, ImportView, ReportPage};
 use super::ProblemType;
 use super::{read_written, ApiError, Problem};
-use crate::db::models::{Entry, EntryRef, Import};
+use crate::db::models::{Entry, EntryRef};
 use crate::db::reports::{WriteEntry, Written};
 use crate::db::{reports, Pool};
 use crate::domain::email::InvalidReason;
@@ -94,13 +94,14 @@ pub async fn get_import_report(
     read_written(
         &state,
         move |conn| {
-            let found =
-                reports::import_and_page(conn, &account, &import, &page, after, limit_and_one)?;
-            let write_rows = |(import, rows): (Import, Vec<Entry>)| -> Result<_, ApiError> {
-                let rows = rows.iter().map(|row| written(row.borrow()));
-                Ok((import, rows.collect::<Result<Vec<_>, _>>()?))
-            };
-            found.map(write_rows).transpose()
+            Ok(reports::import_and_page::<EntryJson>(
+                conn,
+                &account,
+                &import,
+                &page,
+                after,
+                limit_and_one,
+            )?)
         },
         async |pg| {
             Ok(reports::import_and_written_page_async::<EntryJson>(
@@ -134,17 +135,6 @@ impl WriteEntry for EntryJson {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(EntryView::of(entry).write_json(out)?)
     }
-}
-
-/// An entry written as [`EntryJson`] writes it.
-fn written(entry: EntryRef<'_>) -> Result<Written, ApiError> {
-    let mut text = Vec::with_capacity(128);
-    EntryJson::write(entry, &mut text)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write JSON: {e}")))?;
-    Ok(Written {
-        position: entry.position,
-        text,
-    })
 }
 
 /// A [`ReportPage`] as JSON, its entries already written: the very text
@@ -339,6 +329,7 @@ fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::models::Import;
 
     #[test]
     fn formula_cells_are_defused_and_others_kept() {
@@ -407,7 +398,7 @@ mod tests {
         for (entries, next_cursor) in [(&rows[..], Some("3")), (&rows[..0], None)] {
             let written: Vec<Written> = entries
                 .iter()
-                .map(|e| written(e.borrow()).unwrap())
+                .map(|e| Written::new::<EntryJson>(e.borrow()).unwrap())
                 .collect();
             let ours = page_json(&ImportView::from(import.clone()), &written, next_cursor).unwrap();
             let serde = serde_json::to_vec(&ReportPage {
