@@ -6,6 +6,7 @@ use super::budget;
 use super::known;
 use super::models::{Import, ImportCounts, NewEntry, NewImport, NewInvitation};
 use super::schema::{import_entries, imports, invitations};
+use super::shared_insert::{self, InvitationsShared};
 use super::{now, write_transaction, DbConnection, DbError};
 use crate::domain::classify::{classify, settle, Classified, Tally};
 use crate::domain::options::ImportOptions;
@@ -339,10 +340,7 @@ fn write_entries(
                     return;
                 }
                 // A closed channel means a later stage failed; its error is reported.
-                if built
-                    .send(build_rows(account_id, import_id, batch, created_at))
-                    .is_err()
-                {
+                if built.send(build_rows(import_id, batch)).is_err() {
                     return;
                 }
             }
@@ -368,7 +366,13 @@ fn write_entries(
         });
         // Takes the receiver, so a failed write closes the channel and
         // the earlier stages stop.
-        let written = settle_and_write(conn, account_id, batches, done);
+        let shared = InvitationsShared {
+            account_id,
+            import_id,
+            status: EntryStatus::Queued.as_str(),
+            at: &super::models::Stamp::new(created_at),
+        };
+        let written = settle_and_write(conn, &shared, batches, done);
         let panicked =
             |_| diesel::result::Error::QueryBuilderError("a stage of the import panicked".into());
         let settled = settler.join().map_err(panicked)?;
@@ -388,7 +392,7 @@ fn write_entries(
 /// itself once nobody takes them).
 fn settle_and_write(
     conn: &mut DbConnection,
-    account_id: &str,
+    shared: &InvitationsShared<'_>,
     batches: std::sync::mpsc::Receiver<Rows>,
     done: std::sync::mpsc::Sender<Rows>,
 ) -> QueryResult<(Tally, Vec<super::staged_pg::Run>)> {
@@ -396,9 +400,9 @@ fn settle_and_write(
     let mut runs = Vec::new();
     for mut batch in batches {
         if !batch.settled {
-            settle_rows(conn, account_id, &mut batch)?;
+            settle_rows(conn, shared.account_id, &mut batch)?;
         }
-        write_rows(conn, &mut batch, &mut runs)?;
+        write_rows(conn, shared, &mut batch, &mut runs)?;
         batch.statuses.iter().for_each(|s| tally.add(*s));
         // A closed channel hands the batch back: it is freed here.
         let _ = done.send(batch);
@@ -463,29 +467,18 @@ fn settle_rows(conn: &mut DbConnection, account_id: &str, rows: &mut Rows) -> Qu
     }
     Ok(())
 }
-fn build_rows(
-    account_id: &str,
-    import_id: &str,
-    batch: Vec<Classified<'_>>,
-    created_at: NaiveDateTime,
-) -> Rows {
+fn build_rows(import_id: &str, batch: Vec<Classified<'_>>) -> Rows {
     let mut entries = Vec::with_capacity(batch.len());
     let mut statuses = Vec::with_capacity(batch.len());
     let mut invitations = Vec::with_capacity(batch.len());
-    let stamp = super::models::Stamp::new(created_at);
     for entry in batch {
         let email = entry.email.map(EmailAddress::into_string);
         if let (Some(email), Some(email_key)) = (&email, entry.key) {
             invitations.push(NewInvitation {
                 id: uuid::Uuid::now_v7().to_string(),
-                account_id: account_id.to_owned(),
-                import_id: import_id.to_owned(),
                 position: entry.position as i64,
                 email_key,
                 email: email.clone(),
-                status: EntryStatus::Queued.as_str(),
-                next_attempt_at: stamp.clone(),
-                created_at: stamp.clone(),
             });
         }
         statuses.push(entry.status);
@@ -513,17 +506,25 @@ fn build_rows(
 /// final once the invitations are in).
 fn write_rows(
     conn: &mut DbConnection,
+    shared: &InvitationsShared<'_>,
     rows: &mut Rows,
     runs: &mut Vec<super::staged_pg::Run>,
 ) -> QueryResult<()> {
     match conn {
-        DbConnection::Sqlite(c) => insert_unless_open(c, rows)?,
-        DbConnection::Pg(_) => runs.push(match rows.run.take() {
-            Some(run) => run,
-            None => super::staged_pg::run(&rows.invitations),
-        }),
+        DbConnection::Sqlite(c) => {
+            insert_unless_open(c, shared, rows)?;
+            shared_insert::insert(c, shared.import_id, &rows.entries, |inserted, asked| {
+                super::macros::all_inserted("import_entries", inserted, asked)
+            })?;
+        }
+        DbConnection::Pg(_) => {
+            runs.push(match rows.run.take() {
+                Some(run) => run,
+                None => super::staged_pg::run(&rows.invitations),
+            });
+            insert_rows!(conn, import_entries::table, &rows.entries);
+        }
     }
-    insert_rows!(conn, import_entries::table, &rows.entries);
     Ok(())
 }
 
@@ -534,15 +535,19 @@ fn write_rows(
 /// those left out `already_invited`. Only when some were left out does it
 /// read back which.
 ///
-/// Through [`sqlite_insert_or_ignore`]: nothing but that index can turn a
-/// row away here, since every `NOT NULL` column is set, the table has no
-/// `CHECK`, and the id and the position are new.
-fn insert_unless_open(c: &mut diesel::SqliteConnection, rows: &mut Rows) -> QueryResult<()> {
+/// Through `INSERT OR IGNORE` ([`shared_insert::insert`]): nothing but
+/// that index can turn a row away here, since every `NOT NULL` column is
+/// set, the table has no `CHECK`, and the id and the position are new.
+fn insert_unless_open(
+    c: &mut diesel::SqliteConnection,
+    shared: &InvitationsShared<'_>,
+    rows: &mut Rows,
+) -> QueryResult<()> {
     let mut inserted = 0;
-    sqlite_insert_or_ignore!(c, invitations::table, rows.invitations, |n, _| {
+    shared_insert::insert(c, shared, &rows.invitations, |n, _| {
         inserted += n;
         QueryResult::Ok(())
-    });
+    })?;
     if inserted == rows.invitations.len() {
         return Ok(());
     }
@@ -550,7 +555,7 @@ fn insert_unless_open(c: &mut diesel::SqliteConnection, rows: &mut Rows) -> Quer
         return Ok(());
     };
     let written: std::collections::HashSet<i64> = invitations::table
-        .filter(invitations::import_id.eq(&first.import_id))
+        .filter(invitations::import_id.eq(shared.import_id))
         .filter(invitations::position.between(first.position, last.position))
         .select(invitations::position)
         .load::<i64>(c)?

@@ -26,6 +26,7 @@ pub mod revoke;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod scratch;
+mod shared_insert;
 mod staged_pg;
 pub mod suppressions;
 pub mod users;

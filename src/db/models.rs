@@ -1,7 +1,7 @@
 //! Rows as diesel reads and writes them: `Selectable` structs to read,
 //! `Insertable` structs (borrowing where they can) to write.
 
-use super::schema::{accounts, api_keys, import_entries, imports, invitations, users};
+use super::schema::{accounts, api_keys, import_entries, imports, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -194,20 +194,17 @@ pub struct NewEntry {
     pub reason: Option<&'static str>,
 }
 
-/// A new queued invitation (the outbox row the dispatcher will send).
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = invitations)]
-#[diesel(treat_none_as_default_value = false)]
+/// A new queued invitation (the outbox row the dispatcher will send): what
+/// is its own. What an import's invitations share (account, import,
+/// status, times) is written once per statement on SQLite
+/// (`shared_insert::InvitationsShared`) and added as the rows move on
+/// PostgreSQL (`staged_pg`), which also makes their ids.
+#[derive(Debug, Clone)]
 pub struct NewInvitation {
     pub id: String,
-    pub account_id: String,
-    pub import_id: String,
     pub position: i64,
     pub email: String,
     pub email_key: String,
-    pub status: &'static str,
-    pub next_attempt_at: Stamp,
-    pub created_at: Stamp,
 }
 
 /// A timestamp with its text formatted once and shared: an import's rows

@@ -220,20 +220,14 @@ fn postgres_micros(at: NaiveDateTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::{merged, postgres_micros, run};
-    use crate::db::models::{NewInvitation, Stamp};
+    use crate::db::models::NewInvitation;
 
     fn invitation(position: i64, email: &str) -> NewInvitation {
-        let stamp = Stamp::new(crate::db::now());
         NewInvitation {
             id: format!("id-{position}"),
-            account_id: "account".into(),
-            import_id: "import".into(),
             position,
             email_key: email.to_lowercase(),
             email: email.into(),
-            status: "queued",
-            next_attempt_at: stamp.clone(),
-            created_at: stamp,
         }
     }
 
