@@ -135,23 +135,7 @@ impl TestApp {
         let api_key = db::keys::generate();
         db::accounts::create(&mut pool.get().expect("connection"), "Acme", &api_key)
             .expect("account");
-        let mut config = ServeConfig::with_bind_addr("127.0.0.1:0");
-        config.http_workers = Some(2);
-        // Most tests look at invitations as imported; dispatch tests turn it on.
-        config.dispatcher = false;
-        // Tests about the request rate and uploads at once turn those on.
-        config.limits.rate_limit_per_minute = 0;
-        config.limits.max_concurrent_imports_per_account = 0;
-        configure(&mut config);
-        // The API's reads get a pool of their own on PostgreSQL, as `serve`
-        // gives them (two connections: tests share the server's 100).
-        let reads = db::connect_reads(&DbUrl::parse(&url), settings, 2).expect("read pool");
-        let app = Application::build_with_reads(config, pool.clone(), reads)
-            .await
-            .expect("app");
-        let address = format!("http://{}", app.address());
-        let stop = app.stop_handle();
-        tokio::spawn(app.run_until_stopped());
+        let (address, stop) = serve(&url, settings, pool.clone(), configure).await;
         TestApp {
             address,
             database_url: url,
@@ -377,6 +361,61 @@ impl Drop for TestApp {
                     .execute(&mut conn);
             }
         }
+    }
+}
+
+/// Builds and starts a server on the database of `url` with `pool`, the
+/// tests' settings and what `configure` changes; its address and its stop.
+async fn serve(
+    url: &str,
+    settings: db::PoolSettings,
+    pool: db::Pool,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> (String, bulk_invite::startup::StopHandle) {
+    let mut config = ServeConfig::with_bind_addr("127.0.0.1:0");
+    config.http_workers = Some(2);
+    // Most tests look at invitations as imported; dispatch tests turn it on.
+    config.dispatcher = false;
+    // Tests about the request rate and uploads at once turn those on.
+    config.limits.rate_limit_per_minute = 0;
+    config.limits.max_concurrent_imports_per_account = 0;
+    configure(&mut config);
+    // The API's reads get a pool of their own on PostgreSQL, as `serve`
+    // gives them (two connections: tests share the server's 100).
+    let reads = db::connect_reads(&DbUrl::parse(url), settings, 2).expect("read pool");
+    let app = Application::build_with_reads(config, pool, reads)
+        .await
+        .expect("app");
+    let address = format!("http://{}", app.address());
+    let stop = app.stop_handle();
+    tokio::spawn(app.run_until_stopped());
+    (address, stop)
+}
+
+/// A second server beside a [`TestApp`], on the same database reached by
+/// another URL; it stops when dropped (the database stays the app's).
+pub struct Beside {
+    pub address: String,
+    stop: bulk_invite::startup::StopHandle,
+}
+
+impl TestApp {
+    /// A second server on this app's database, reached by `url`.
+    pub async fn beside(&self, url: &str) -> Beside {
+        let settings = db::PoolSettings {
+            max_size: Some(2),
+            timeout: std::time::Duration::from_secs(2),
+            ..db::PoolSettings::default()
+        };
+        let pool = db::connect_with(&DbUrl::parse(url), settings).expect("pool");
+        let (address, stop) = serve(url, settings, pool, |_| {}).await;
+        Beside { address, stop }
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        self.stop.stop();
     }
 }
 

@@ -188,3 +188,66 @@ mod import_on_page {
         assert_eq!(page["next_cursor"], "2");
     }
 }
+
+mod read_paths {
+    use crate::helpers::TestApp;
+
+    /// PostgreSQL's reads of an import, its report and the history run on
+    /// the HTTP workers over tokio-postgres when the server is reached
+    /// without TLS, and on the blocking pool through libpq otherwise (here
+    /// a URL with `sslmode=prefer`, which libpq may take over TLS, so the
+    /// workers do not read from it). Both write the same bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_answers_the_same_bytes_on_the_blocking_read_path() {
+        let Some(app) = TestApp::spawn_postgres().await else {
+            return;
+        };
+        let file: String = (1..=150)
+            .map(|n| match n % 5 {
+                0 => format!("bad{n}\n"),
+                1 => format!("Ann \"{n}\" <Ann.{n}@X.io>\n"),
+                2 => format!("user{}@x.io\n", n - 1),
+                _ => format!("user{n}@x.io\n"),
+            })
+            .collect();
+        let first = app.import("early@x.io\n").await;
+        let import = app.import(file).await;
+        let id = import["id"].as_str().unwrap();
+        let first_id = first["id"].as_str().unwrap();
+        let separator = if app.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let beside = app
+            .beside(&format!("{}{separator}sslmode=prefer", app.database_url))
+            .await;
+
+        let paths = [
+            format!("/imports/{id}"),
+            format!("/imports/{id}/report?limit=100"),
+            format!("/imports/{id}/report?limit=100&cursor=100"),
+            format!("/imports/{id}/report?status=invalid&status=duplicate&limit=7"),
+            format!("/imports/{id}/report?status=queued&limit=5&cursor=40"),
+            "/imports?limit=20".to_string(),
+            format!("/imports?limit=1&cursor={id}"),
+            format!("/imports/{first_id}/report"),
+        ];
+        let body = |address: &str, path: &str| {
+            let request = app.client.get(format!("{address}{path}"));
+            let key = app.api_key.clone();
+            let path = path.to_string();
+            async move {
+                let response = request.bearer_auth(key).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                response.text().await.unwrap()
+            }
+        };
+        for path in paths {
+            let asynchronous = body(&app.address, &path).await;
+            let blocking = body(&beside.address, &path).await;
+            assert_eq!(blocking, asynchronous, "{path}");
+            assert!(asynchronous.len() > 100, "{path}: {asynchronous}");
+        }
+    }
+}
