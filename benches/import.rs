@@ -56,7 +56,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use common::{backends, server_binary, Backend, Database, Memory, Server, API_KEY};
+use common::{backends, flush_to_disk, server_binary, Backend, Database, Memory, Server, API_KEY};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -307,6 +307,7 @@ async fn run_one(bin: &Path, backend: &Backend, file: &ImportFile) -> Result<Row
     let dir = tempfile::tempdir().context("cannot make a temp dir")?;
     let database = Database::create(backend, dir.path()).context("cannot create the database")?;
     let mut server = Server::start_without_dispatcher(bin, database.url(), dir.path())?;
+    flush_to_disk()?;
     let result = measure(&server, file).await;
     server.stop();
     let m = result.with_context(|| format!("server log: {}", server.log_tail()))?;

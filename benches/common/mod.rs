@@ -189,6 +189,20 @@ impl Database {
     }
 }
 
+/// Writes every dirty page of the system to disk (`sync`) before a timed
+/// phase, so that the phase neither waits behind the write-back of the one
+/// before (an import leaves about 1.4 GB of its log and database to the
+/// kernel) nor leaves its own for the next: on a 2-core machine with a
+/// slow disk, SQLite's floor for one 1M import took 2.1 to 4.5 s from run
+/// to run without it.
+pub fn flush_to_disk() -> Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("cannot run sync")?;
+    ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         let Database::Postgres {

@@ -42,7 +42,7 @@ use anyhow::{ensure, Context, Result};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
-use super::common::{Backend, Database};
+use super::common::{flush_to_disk, Backend, Database};
 
 /// The tables an import writes, in the order they are copied, and the
 /// order of their rows in the file (their primary keys).
@@ -127,6 +127,7 @@ fn sqlite(source: &str, target: &str, filter: &str) -> Result<f64> {
         .iter()
         .map(|(t, _)| format!("INSERT INTO main.{t} SELECT * FROM src.{t}{filter};"))
         .collect();
+    flush_to_disk()?;
     let started = Instant::now();
     conn.batch_execute(&format!("BEGIN IMMEDIATE; {copies} COMMIT;"))?;
     Ok(started.elapsed().as_secs_f64())
@@ -153,6 +154,7 @@ fn postgres(source: &str, target: &str, dir: &Path) -> Result<f64> {
         .iter()
         .map(|(t, _)| format!("\\copy {t} FROM '{}'\n", file(t).display()))
         .collect();
+    flush_to_disk()?;
     let started = Instant::now();
     psql(target, &copies, dir.join("copy.sql"))?;
     let secs = started.elapsed().as_secs_f64();
