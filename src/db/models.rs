@@ -207,11 +207,12 @@ pub struct NewInvitation {
     pub email_key: String,
 }
 
-/// A timestamp with its text formatted once and shared: an import's rows
-/// all carry the same two, and formatting them per row (`%F %T%.f`, into
-/// a new string each time) took 7 % of the importing thread. SQLite gets
-/// this text as diesel would write it (PostgreSQL's import stages neither
-/// time and adds them as the rows move, see `staged_pg`).
+/// A timestamp with its text formatted once: an import's invitations are
+/// all made and due at the same time, which SQLite binds once per
+/// statement (`shared_insert`) as this text, the one diesel would write
+/// (formatting it per row, `%F %T%.f` into a new string each time, once
+/// took 7 % of the importing thread). PostgreSQL's import writes the time
+/// in binary as the rows move (`staged_pg`).
 #[derive(Debug, Clone, diesel::expression::AsExpression)]
 #[diesel(sql_type = diesel::sql_types::Timestamp)]
 pub struct Stamp {
