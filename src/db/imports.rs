@@ -517,12 +517,14 @@ fn write_rows(
                 super::macros::all_inserted("import_entries", inserted, asked)
             })?;
         }
-        DbConnection::Pg(_) => {
+        DbConnection::Pg(pg) => {
             runs.push(match rows.run.take() {
                 Some(run) => run,
                 None => super::staged_pg::run(&rows.invitations),
             });
-            insert_rows!(conn, import_entries::table, &rows.entries);
+            diesel::copy_from(import_entries::table)
+                .from_insertable(&rows.entries)
+                .execute(pg)?;
         }
     }
     Ok(())
