@@ -104,7 +104,7 @@ pub async fn get_import_report(
             )?)
         },
         async |pg| {
-            Ok(reports::import_and_written_page_async::<EntryJson>(
+            Ok(reports::import_and_page_async::<EntryJson>(
                 pg,
                 &account_id,
                 &id,
