@@ -51,8 +51,17 @@ pub trait SharedRow: 'static {
         shared: &'b Self::Shared<'s>,
         out: AstPass<'_, 'b, Sqlite>,
     ) -> QueryResult<()>;
-    /// The row's own values, as `?, ...`.
-    fn walk_row<'b>(&'b self, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()>;
+    /// The row's own values, as `?, ...`; `at` is the row's place in its
+    /// statement.
+    fn walk_row<'b>(&'b self, at: usize, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()>;
+    /// Refuses a statement's rows that [`walk_row`](Self::walk_row) cannot
+    /// write as they are.
+    fn check(_rows: &[Self]) -> QueryResult<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
 }
 
 /// The values an import's invitations share.
@@ -87,7 +96,7 @@ impl SharedRow for NewInvitation {
         Ok(())
     }
 
-    fn walk_row<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+    fn walk_row<'b>(&'b self, _at: usize, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.push_bind_param::<Text, _>(&self.id)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.position)?;
@@ -114,8 +123,14 @@ impl SharedRow for NewEntry {
         out.push_bind_param::<Text, _>(import_id)
     }
 
-    fn walk_row<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_bind_param::<BigInt, _>(&self.position)?;
+    /// The first row binds its position (parameter 2); each later one is
+    /// that position plus its place in the statement, one value fewer to
+    /// bind per entry ([`check`](Self::check) holds them to it).
+    fn walk_row<'b>(&'b self, at: usize, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        match at {
+            0 => out.push_bind_param::<BigInt, _>(&self.position)?,
+            _ => out.push_sql(&ENTRY_POSITIONS[at]),
+        }
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.line)?;
         out.push_sql(", ");
@@ -127,7 +142,26 @@ impl SharedRow for NewEntry {
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&self.reason)
     }
+
+    /// A batch's entries are every entry of a stretch of the file, so their
+    /// positions follow one another.
+    fn check(rows: &[Self]) -> QueryResult<()> {
+        let first = rows.first().map_or(0, |e| e.position);
+        if (0..).zip(rows).all(|(at, e)| e.position == first + at) {
+            return Ok(());
+        }
+        Err(diesel::result::Error::QueryBuilderError(
+            "an import's entries are written in runs of consecutive positions".into(),
+        ))
+    }
 }
+
+/// `?2 + k`: the position of an entry `k` rows after its statement's first.
+static ENTRY_POSITIONS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..SQLITE_ROWS_PER_INSERT)
+        .map(|at| format!("?2 + {at}"))
+        .collect()
+});
 
 /// `INSERT OR IGNORE` of `rows` with `shared`, in statements of
 /// [`SQLITE_ROWS_PER_INSERT`] rows (and one of the rest), handing
@@ -142,6 +176,7 @@ pub fn insert<R: SharedRow>(
     mut written: impl FnMut(usize, usize) -> QueryResult<()>,
 ) -> QueryResult<()> {
     for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
+        R::check(chunk)?;
         let inserted = if chunk.len() == SQLITE_ROWS_PER_INSERT {
             Insert::<R, true> {
                 shared,
@@ -188,7 +223,7 @@ impl<R: SharedRow, const FULL: bool> QueryFragment<Sqlite> for Insert<'_, '_, R,
                 out.push_sql(R::AGAIN);
             }
             out.push_sql(", ");
-            row.walk_row(out.reborrow())?;
+            row.walk_row(i, out.reborrow())?;
             out.push_sql(")");
         }
         Ok(())
@@ -365,5 +400,28 @@ mod tests {
             })
             .collect();
         assert_eq!(written, asked);
+    }
+
+    #[test]
+    fn entries_out_of_their_run_are_refused_before_anything_is_written() {
+        let (_dir, mut pooled) = sqlite();
+        let DbConnection::Sqlite(c) = &mut *pooled else {
+            unreachable!("a SQLite scratch database")
+        };
+        let entry = |position| NewEntry {
+            import_id: "import-1".into(),
+            position,
+            line: position + 1,
+            raw: format!("raw {position}"),
+            email: None,
+            status: "invalid",
+            reason: Some("not an address"),
+        };
+        // A gap after the first row: `?2 + 1` would write 6 as 5.
+        let entries = [entry(4), entry(6), entry(7)];
+        let error = insert(c, "import-1", &entries[..], |_, _| Ok(())).unwrap_err();
+        assert!(error.to_string().contains("consecutive"), "{error}");
+        let written: i64 = import_entries::table.count().get_result(c).unwrap();
+        assert_eq!(written, 0);
     }
 }
