@@ -220,6 +220,13 @@ fn sqlite_bulk_tables_keep_every_row_and_index_as_rowid_tables() {
          WHERE type = 'table' AND name IN ('import_entries', 'invitations')",
     );
     assert!(!tables.contains("WITHOUT ROWID"), "{tables}");
+    // Times as diesel stores them, without a numeric affinity to try first.
+    let time_types = text(
+        &mut conn,
+        "SELECT group_concat(DISTINCT type) AS text FROM pragma_table_info('invitations') \
+         WHERE name LIKE '%_at'",
+    );
+    assert_eq!(time_types, "TEXT");
     // The keys still hold: an entry's position, an invitation's id, one
     // open invitation per address.
     for duplicate in [
