@@ -70,15 +70,6 @@ fn expected() -> Vec<Row> {
     ]
 }
 
-fn migrate_to_the_rule<C, DB>(conn: &mut C, source: EmbeddedMigrations)
-where
-    C: MigrationHarness<DB>,
-    DB: diesel::backend::Backend,
-    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
-{
-    migrate_up_to(conn, source, RULE)
-}
-
 /// Runs the migrations before the one whose name contains `name`.
 fn migrate_up_to<C, DB>(conn: &mut C, source: EmbeddedMigrations, name: &str)
 where
@@ -102,7 +93,7 @@ fn sqlite_duplicates_made_before_the_rule_are_settled_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    migrate_to_the_rule(&mut conn, SQLITE);
+    migrate_up_to(&mut conn, SQLITE, RULE);
     for sql in BEFORE {
         diesel::sql_query(*sql).execute(&mut conn).unwrap();
     }
@@ -122,7 +113,7 @@ fn postgres_duplicates_made_before_the_rule_are_settled_and_counted() {
     let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
     let name = format!("bulk_invite_migration_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::establish(&create_database(&admin, &name)).unwrap();
-    migrate_to_the_rule(&mut conn, POSTGRES);
+    migrate_up_to(&mut conn, POSTGRES, RULE);
     for sql in BEFORE {
         diesel::sql_query(*sql).execute(&mut conn).unwrap();
     }
