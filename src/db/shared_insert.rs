@@ -16,7 +16,9 @@
 //! SQLite numbers a plain `?` one past the largest number so far, so the
 //! shared values are parameters 1 to n, bound once with the first row, and
 //! every later row names them again by number; the rows' own values follow
-//! in the order diesel binds them. (The first form of this, `INSERT ...
+//! in the order diesel binds them, except an entry's position after the
+//! first row's, which is `?2 + k` (a batch's entries follow one another).
+//! (The first form of this, `INSERT ...
 //! SELECT ?, ..., column1, ... FROM (VALUES ...)`, made SQLite copy every
 //! text value out of the `VALUES` into a fresh allocation: 2 % more
 //! instructions on the writing thread.) Chunks have a fixed number of
