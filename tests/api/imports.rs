@@ -8,6 +8,7 @@ both_backends!(
     an_upload_answers_201_with_location_and_counts_that_add_up,
     a_raw_text_body_is_imported_like_a_file_part,
     each_entry_gets_the_status_the_account_state_calls_for,
+    each_kind_of_known_address_is_found_while_the_others_are_empty,
     a_second_import_of_the_same_addresses_says_already_invited,
     a_retried_upload_with_the_same_idempotency_key_returns_the_first_import,
     an_idempotency_key_reused_for_another_file_is_refused,
@@ -77,6 +78,30 @@ async fn each_entry_gets_the_status_the_account_state_calls_for(app: TestApp) {
     assert_eq!(c["existing_user"], 1);
     assert_eq!(c["already_invited"], 1);
     assert_eq!(c["invited"], 1);
+}
+
+/// The import asks about users, suppressions and open invitations only
+/// in the tables where the account has rows (PostgreSQL skips the others'
+/// probes): each kind must still be found when it is the only one there,
+/// and when a kind appears mid-way through the account's life.
+async fn each_kind_of_known_address_is_found_while_the_others_are_empty(app: TestApp) {
+    app.execute(
+        "INSERT INTO suppressions (account_id, email_key, email, reason, created_at) \
+         SELECT id, 'gone@x.io', 'gone@x.io', 'bounced', created_at FROM accounts",
+    );
+    let only_suppressed = app.import("Gone@x.io\nfresh@x.io").await;
+    let entries = app.report(only_suppressed["id"].as_str().unwrap()).await;
+    assert_eq!(statuses(&entries), ["suppressed", "queued"]);
+
+    app.add_users(&["member@x.io"]).await;
+    let all_three = app
+        .import("fresh@x.io\nMEMBER@x.io\ngone@x.io\nnew@x.io")
+        .await;
+    let entries = app.report(all_three["id"].as_str().unwrap()).await;
+    assert_eq!(
+        statuses(&entries),
+        ["already_invited", "existing_user", "suppressed", "queued"]
+    );
 }
 
 async fn a_second_import_of_the_same_addresses_says_already_invited(app: TestApp) {
