@@ -21,7 +21,7 @@ pub const PENDING: [&str; 3] = ["queued", "sent", "delivered"];
 /// row it writes.
 pub fn open_condition(conn: &DbConnection) -> &'static str {
     match conn {
-        DbConnection::Pg(_) => "invitations.status IN ('queued', 'sent', 'delivered')",
+        DbConnection::Pg(_) => PG_OPEN_CONDITION,
         DbConnection::Sqlite(_) => SQLITE_OPEN_CONDITION,
     }
 }
@@ -37,6 +37,9 @@ pub fn closed_condition(conn: &DbConnection) -> &'static str {
         }
     }
 }
+
+/// [`open_condition`] on PostgreSQL.
+pub const PG_OPEN_CONDITION: &str = "invitations.status IN ('queued', 'sent', 'delivered')";
 
 /// [`open_condition`] on SQLite.
 pub const SQLITE_OPEN_CONDITION: &str = "(invitations.status = 'queued' \

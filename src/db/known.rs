@@ -113,38 +113,38 @@ fn pg_lookup(
 }
 
 /// One branch of [`pg_lookup`]'s statement: the keys of `$2` that `table`
-/// holds for the account `$1` (those matching `open` too), as `kind`.
-fn pg_probe(kind: usize, table: &str, open: &str) -> String {
+/// holds for the account `$1`, as `kind`. `open` narrows both the probes
+/// and their gate; `unexpired` only the probes.
+fn pg_probe(kind: usize, table: &str, open: &str, unexpired: &str) -> String {
     format!(
         "SELECT {kind} AS kind, k.key FROM unnest($2::text[]) AS k(key) CROSS JOIN LATERAL \
-         (SELECT 1 FROM {table} AS t WHERE t.account_id = $1 AND t.email_key = k.key{open} \
-          LIMIT 1) AS hit \
-         WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE t.account_id = $1{gate})",
-        gate = if open.is_empty() { "" } else { PG_OPEN_STATUS },
+         (SELECT 1 FROM {table} WHERE {table}.account_id = $1 AND {table}.email_key = k.key\
+          {open}{unexpired} LIMIT 1) AS hit \
+         WHERE EXISTS (SELECT 1 FROM {table} WHERE {table}.account_id = $1{open})"
     )
 }
-
-/// The open statuses, written out so the partial index of open invitations
-/// serves both the probe and its gate.
-const PG_OPEN_STATUS: &str = " AND t.status IN ('queued', 'sent', 'delivered')";
 
 /// Users (kind 0) and suppressions (kind 1).
 static PG_LOOKUP_PEOPLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{} UNION ALL {}",
-        pg_probe(0, "users", ""),
-        pg_probe(1, "suppressions", "")
+        pg_probe(0, "users", "", ""),
+        pg_probe(1, "suppressions", "", "")
     )
 });
 
 /// Users, suppressions and open unexpired invitations (kind 2) at `$3`.
+/// The open statuses are the partial index's own words
+/// ([`super::address_rule::PG_OPEN_CONDITION`]), so that index serves both
+/// the probes and the gate.
 static PG_LOOKUP_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let open = format!("{PG_OPEN_STATUS} AND (t.expires_at IS NULL OR t.expires_at > $3)");
-    format!(
-        "{} UNION ALL {}",
-        *PG_LOOKUP_PEOPLE,
-        pg_probe(2, "invitations", &open)
-    )
+    let invitations = pg_probe(
+        2,
+        "invitations",
+        &format!(" AND {}", super::address_rule::PG_OPEN_CONDITION),
+        " AND (invitations.expires_at IS NULL OR invitations.expires_at > $3)",
+    );
+    format!("{} UNION ALL {invitations}", *PG_LOOKUP_PEOPLE)
 });
 
 /// SQLite gets the keys as one JSON array read by `json_each`: an `IN`

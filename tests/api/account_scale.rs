@@ -25,10 +25,7 @@ const ENTRIES: usize = 25_000;
 /// entries in its last batch. Returns the file.
 async fn arrange(app: &TestApp) -> String {
     app.add_users(&["user@x.io"]).await;
-    app.execute(
-        "INSERT INTO suppressions (account_id, email_key, email, reason, created_at) \
-         SELECT id, 'gone@x.io', 'gone@x.io', 'bounced', created_at FROM accounts",
-    );
+    app.suppress("gone@x.io");
     app.import("asked@x.io").await;
     let mut lines: Vec<String> = (0..ENTRIES).map(|n| format!("p{n}@x.io")).collect();
     lines[0] = "User@X.io".into();

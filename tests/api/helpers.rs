@@ -253,6 +253,15 @@ impl TestApp {
         response.json().await.expect("users JSON")
     }
 
+    /// Puts `email` (an address key) on the suppression list of every
+    /// account, as a bounce would.
+    pub fn suppress(&self, email: &str) {
+        self.execute(&format!(
+            "INSERT INTO suppressions (account_id, email_key, email, reason, created_at) \
+             SELECT id, '{email}', '{email}', 'bounced', created_at FROM accounts"
+        ));
+    }
+
     /// How many imports the account's history holds.
     pub async fn history_len(&self) -> usize {
         let history: Value = self
