@@ -136,7 +136,7 @@ pub async fn read_json<R, T, F, A, V>(
 ) -> Result<actix_web::HttpResponse, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<R, ApiError> + Send + 'static,
-    A: AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
+    A: AsyncFnOnce(&mut &diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
     V: FnOnce(R) -> Result<T, ApiError> + Send + 'static,
     R: Send + 'static,
     T: serde::Serialize,
@@ -158,7 +158,7 @@ pub async fn read_written<R, F, A, W>(
 ) -> Result<actix_web::HttpResponse, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<R, ApiError> + Send + 'static,
-    A: AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
+    A: AsyncFnOnce(&mut &diesel_async::AsyncPgConnection) -> Result<R, ApiError>,
     W: FnOnce(R) -> Result<Vec<u8>, ApiError> + Send + 'static,
     R: Send + 'static,
 {

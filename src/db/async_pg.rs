@@ -8,9 +8,10 @@
 //! Here the worker sends the query and goes on serving other requests; the
 //! answer wakes the worker itself, which was waiting for its sockets anyway.
 //!
-//! Each worker keeps its own few connections (their I/O runs on that
-//! worker, so a read never crosses to another thread), made on first use
-//! with the read pool's session settings. They are used only where libpq
+//! Each worker keeps its own one or two connections (their I/O runs on
+//! that worker, so a read never crosses to another thread), made on first
+//! use with the read pool's session settings and shared by the worker's
+//! reads in flight, which queue their statements on them (pipelining). They are used only where libpq
 //! would not encrypt either: tokio-postgres speaks no TLS here, so only for
 //! a URL that says `sslmode=disable` or that names loopback hosts only (see
 //! `loopback`); any other URL reads through the blocking pool. When a
@@ -18,17 +19,16 @@
 //! `PG*` variables), reads go through the blocking pool for a while, with a
 //! warning. A failure that may have lost a connection retires every
 //! connection made before it, in every worker: a restarted server answers
-//! one failed read per read in flight, not one per idle connection.
+//! one failed read per read in flight, not one per connection it had.
 
 use super::{loopback, Manager, MayBeLost, ReadPool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// Where the workers' asynchronous connections go, and how many each may
 /// hold. Not `Debug`: its URL may hold a password.
@@ -50,6 +50,16 @@ pub struct Reads {
     losses: AtomicU64,
 }
 
+/// At most this many connections per worker. Reads share them (see
+/// [`Reads::read`]), so more would only add backends taking turns on the
+/// cores: on a 2-core machine, 32 clients reading report pages, two per
+/// worker served 10,300-11,100 pages/s, four 10,200-10,700, one
+/// 11,200-11,900 (and one connection each, not shared, 7,200-7,900). Two,
+/// not one: a read held up in the server (a page read from disk) then
+/// holds up only the reads behind it on its connection, while new reads
+/// go to the other.
+const CONNECTIONS_PER_WORKER: usize = 2;
+
 /// How long reads go to the blocking pool after a connection could not be
 /// made.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -60,11 +70,12 @@ struct Conn {
     made_after: u64,
 }
 
-/// One worker's connections to one database.
+/// One worker's connections to one database, each shared by the reads
+/// in flight on it.
 struct Worker {
-    idle: RefCell<Vec<Conn>>,
-    /// One per connection the worker may hold.
-    turns: Semaphore,
+    conns: RefCell<Vec<Rc<Conn>>>,
+    /// Connections being made.
+    making: Cell<usize>,
 }
 
 thread_local! {
@@ -74,7 +85,7 @@ thread_local! {
 }
 
 impl Reads {
-    /// The asynchronous reads of the read pool `reads`, `per_worker`
+    /// The asynchronous reads of the read pool `reads`, up to `per_worker`
     /// connections per HTTP worker; `None` when the URL may use TLS.
     pub fn for_pool(reads: &ReadPool, per_worker: usize) -> Option<Arc<Reads>> {
         let manager: &Manager = &reads.manager;
@@ -87,37 +98,51 @@ impl Reads {
             id: SERVERS.fetch_add(1, Ordering::Relaxed),
             url,
             setup: manager.pg_session_settings(),
-            per_worker: per_worker.max(1),
+            per_worker: per_worker.clamp(1, CONNECTIONS_PER_WORKER),
             failed_until: AtomicU64::new(0),
             started: Instant::now(),
             losses: AtomicU64::new(0),
         }))
     }
 
-    /// Runs the read `f` on a connection of this worker, once one is free
-    /// (made now if the worker holds fewer than it may); `None`, without
-    /// running it, when no connection can be made.
+    /// Runs the read `f` on a connection of this worker: the one with the
+    /// fewest reads in flight, or a new one while every one has some and
+    /// the worker holds fewer than it may. `None`, without running it, when
+    /// no connection can be made (or, for a moment at the start, while the
+    /// worker's connections are all being made: the caller reads through
+    /// the blocking pool then).
     ///
-    /// The connection goes back to the worker unless `f` failed in a way
-    /// that may have lost it ([`MayBeLost`]): that one is closed rather than
-    /// kept (whether it still answers is not worth a round trip to learn; a
-    /// new one costs a few milliseconds, once), and so is one whose read
-    /// was dropped halfway (the client went away), whose answer is still due.
+    /// Reads share a connection: each sends its statement at once, behind
+    /// the others' (pipelining), and PostgreSQL answers them in turn. A
+    /// backend with several statements queued runs them back to back
+    /// instead of sleeping between them, and the worker sends and reads
+    /// several at a time. A connection whose read failed in a way that may
+    /// have lost it ([`MayBeLost`]) is not used again (whether it still
+    /// answers is not worth a round trip to learn; a new one costs a few
+    /// milliseconds, once). A read dropped halfway (the client went away)
+    /// leaves its connection usable: tokio-postgres reads and drops the
+    /// rest of its answer.
     pub async fn read<T, E: MayBeLost>(
         &self,
-        f: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
+        f: impl AsyncFnOnce(&mut &AsyncPgConnection) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
         if self.millis() < self.failed_until.load(Ordering::Relaxed) {
             return None;
         }
         let worker = self.worker();
-        // Never closed: the worker holds it.
-        let _turn = worker.turns.acquire().await.ok()?;
-        let mut conn = match self.idle(&worker) {
-            Some(conn) => conn,
-            None => self.connect().await?,
+        let conn = match self.pick(&worker) {
+            Pick::Shared(conn) => conn,
+            Pick::Make => {
+                worker.making.set(worker.making.get() + 1);
+                let made = self.connect().await;
+                worker.making.set(worker.making.get() - 1);
+                let conn = Rc::new(made?);
+                worker.conns.borrow_mut().push(Rc::clone(&conn));
+                conn
+            }
+            Pick::None => return None,
         };
-        let result = f(&mut conn.conn).await;
+        let result = f(&mut &conn.conn).await;
         if result.as_ref().is_err_and(MayBeLost::may_be_lost) {
             // Once per loss, not once per connection it took.
             let _ = self.losses.compare_exchange(
@@ -126,19 +151,25 @@ impl Reads {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
-        } else {
-            worker.idle.borrow_mut().push(conn);
+            worker.conns.borrow_mut().retain(|c| !Rc::ptr_eq(c, &conn));
         }
         Some(result)
     }
 
-    /// An idle connection of `worker` made since the last loss; older ones
-    /// are closed.
-    fn idle(&self, worker: &Worker) -> Option<Conn> {
+    /// Which connection of `worker` a read takes; connections made before
+    /// the last loss are let go (closed once their reads are done).
+    fn pick(&self, worker: &Worker) -> Pick {
         let losses = self.losses.load(Ordering::Relaxed);
-        let mut idle = worker.idle.borrow_mut();
-        idle.retain(|conn| conn.made_after == losses);
-        idle.pop()
+        let mut conns = worker.conns.borrow_mut();
+        conns.retain(|conn| conn.made_after == losses);
+        // Each read in flight holds a count of its connection.
+        let least = conns.iter().min_by_key(|conn| Rc::strong_count(conn));
+        let room = conns.len() + worker.making.get() < self.per_worker;
+        match least {
+            Some(conn) if Rc::strong_count(conn) == 1 || !room => Pick::Shared(Rc::clone(conn)),
+            _ if room => Pick::Make,
+            _ => Pick::None,
+        }
     }
 
     /// A new connection; `None` when it cannot be made, and then for
@@ -175,12 +206,20 @@ impl Reads {
         WORKERS.with(|workers| {
             Rc::clone(workers.borrow_mut().entry(self.id).or_insert_with(|| {
                 Rc::new(Worker {
-                    idle: RefCell::new(Vec::new()),
-                    turns: Semaphore::new(self.per_worker),
+                    conns: RefCell::new(Vec::new()),
+                    making: Cell::new(0),
                 })
             }))
         })
     }
+}
+
+/// What [`Reads::pick`] chose.
+enum Pick {
+    Shared(Rc<Conn>),
+    Make,
+    /// The worker's connections are all being made.
+    None,
 }
 
 /// `url` as the workers' connections use it, when libpq would not use TLS

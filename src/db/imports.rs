@@ -224,7 +224,7 @@ pub fn find(
 /// [`find`] on PostgreSQL, asked from the HTTP worker (see
 /// [`super::async_pg`]).
 pub async fn find_async(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut &diesel_async::AsyncPgConnection,
     account_id: &str,
     id: &str,
 ) -> Result<Option<Import>, diesel::result::Error> {
@@ -265,7 +265,7 @@ pub fn history(
 /// [`history`] on PostgreSQL, asked from the HTTP worker (see
 /// [`super::async_pg`]).
 pub async fn history_async(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut &diesel_async::AsyncPgConnection,
     account_id: &str,
     before: Option<&str>,
     limit: i64,

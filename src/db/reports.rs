@@ -112,7 +112,7 @@ impl Written {
 /// [`import_and_page`] on PostgreSQL, asked from the HTTP worker (see
 /// [`super::async_pg`]).
 pub async fn import_and_page_async<W: WriteEntry + 'static>(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut &diesel_async::AsyncPgConnection,
     account_id: &str,
     import_id: &str,
     statuses: &[&'static str],

@@ -251,3 +251,64 @@ mod read_paths {
         }
     }
 }
+
+/// PostgreSQL's keyset reads share each HTTP worker's connections, their
+/// statements queued one behind another on it (`db::async_pg`): many reads
+/// in flight at once, of several imports, each get their own import's
+/// rows, and an unknown import its 404, whatever was queued beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_flight_together_each_get_their_own_answer() {
+    let Some(app) = crate::helpers::TestApp::spawn_postgres().await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for n in 0..4usize {
+        let file: String = (0..30 * (n + 1))
+            .map(|k| format!("i{n}.{k}@x.io\n"))
+            .collect();
+        ids.push(app.import(file).await["id"].as_str().unwrap().to_string());
+    }
+    let reads = (0..240usize).map(|k| {
+        let n = k % 4;
+        let (id, cursor) = (&ids[n], k % 25);
+        let app = &app;
+        async move {
+            match k % 3 {
+                0 => {
+                    let page: serde_json::Value = app
+                        .get(&format!("/imports/{id}/report?limit=5&cursor={cursor}"))
+                        .await
+                        .json()
+                        .await
+                        .unwrap();
+                    assert_eq!(page["import"]["id"], id.as_str(), "read {k}");
+                    let emails: Vec<_> = page["entries"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["email"].as_str().unwrap().to_string())
+                        .collect();
+                    let expected: Vec<_> = (cursor..cursor + 5)
+                        .map(|p| format!("i{n}.{p}@x.io"))
+                        .collect();
+                    assert_eq!(emails, expected, "read {k}");
+                }
+                1 => {
+                    let import: serde_json::Value = app
+                        .get(&format!("/imports/{id}"))
+                        .await
+                        .json()
+                        .await
+                        .unwrap();
+                    assert_eq!(import["id"], id.as_str(), "read {k}");
+                    assert_eq!(import["counts"]["entries"], 30 * (n + 1), "read {k}");
+                }
+                _ => {
+                    let missing = app.get(&format!("/imports/{id}x/report")).await;
+                    assert_eq!(missing.status(), 404, "read {k}");
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(reads).await;
+}
