@@ -317,6 +317,13 @@ impl crate::db::MayBeLost for ApiError {
     }
 }
 
+impl From<crate::db::async_pg::Unanswered> for ApiError {
+    /// As a statement timeout is: the database is busy, try again.
+    fn from(error: crate::db::async_pg::Unanswered) -> ApiError {
+        ApiError::Unavailable(error.into())
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
         match crate::db::is_unavailable(&error) {

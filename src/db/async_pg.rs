@@ -39,6 +39,9 @@ pub struct Reads {
     /// Run once on each new connection: the read pool's session settings.
     setup: String,
     per_worker: usize,
+    /// How long a read may wait for its answer, queued behind others
+    /// included: the session's statement timeout (none when it has none).
+    deadline: Option<Duration>,
     /// Until when (milliseconds after `started`) reads go to the blocking
     /// pool, since a connection could not be made.
     failed_until: AtomicU64,
@@ -99,6 +102,7 @@ impl Reads {
             url,
             setup: manager.pg_session_settings(),
             per_worker: per_worker.clamp(1, CONNECTIONS_PER_WORKER),
+            deadline: manager.statement_timeout.filter(|t| !t.is_zero()),
             failed_until: AtomicU64::new(0),
             started: Instant::now(),
             losses: AtomicU64::new(0),
@@ -122,7 +126,15 @@ impl Reads {
     /// milliseconds, once). A read dropped halfway (the client went away)
     /// leaves its connection usable: tokio-postgres reads and drops the
     /// rest of its answer.
-    pub async fn read<T, E: MayBeLost>(
+    ///
+    /// A read has the statement timeout to be answered in, counted from
+    /// when it is sent, not from when the server starts on it: behind a
+    /// lock, each statement on a connection waits out its own timeout in
+    /// turn, and the eighth read queued would wait eight. Past it the read
+    /// fails with [`Unanswered`], which may have lost the connection (it is
+    /// stuck): the connection goes, and once its reads are gone, closing it
+    /// ends the statements still queued on the server.
+    pub async fn read<T, E: MayBeLost + From<Unanswered>>(
         &self,
         f: impl AsyncFnOnce(&mut &AsyncPgConnection) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
@@ -142,7 +154,12 @@ impl Reads {
             }
             Pick::None => return None,
         };
-        let result = f(&mut &conn.conn).await;
+        let result = match self.deadline {
+            Some(limit) => tokio::time::timeout(limit, f(&mut &conn.conn))
+                .await
+                .unwrap_or_else(|_| Err(Unanswered(limit).into())),
+            None => f(&mut &conn.conn).await,
+        };
         if result.as_ref().is_err_and(MayBeLost::may_be_lost) {
             // Once per loss, not once per connection it took.
             let _ = self.losses.compare_exchange(
@@ -213,6 +230,11 @@ impl Reads {
         })
     }
 }
+
+/// A read that had no answer within the statement timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from PostgreSQL within the statement timeout ({0:?})")]
+pub struct Unanswered(Duration);
 
 /// What [`Reads::pick`] chose.
 enum Pick {

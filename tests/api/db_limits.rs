@@ -156,6 +156,48 @@ async fn a_read_behind_a_lock_answers_503_after_the_statement_timeout_on_postgre
     assert_eq!(list().await.expect("response").status(), 200);
 }
 
+/// PostgreSQL's keyset reads share the workers' connections, each read's
+/// statement queued behind those sent before it (`db::async_pg`): behind
+/// a lock, every one of many reads at once answers 503 after about one
+/// statement timeout, not one timeout for each read queued ahead of it;
+/// once the lock is gone, reads answer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_queued_behind_a_lock_answer_503_after_one_statement_timeout_on_postgres() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let served = Served::start(&app, &[("DATABASE_STATEMENT_TIMEOUT_SECS", "2")]).await;
+    let list = || {
+        app.client
+            .get(served.url("/imports"))
+            .bearer_auth(&app.api_key)
+            .send()
+    };
+    let warm = futures_util::future::join_all((0..16).map(|_| list())).await;
+    assert!(warm
+        .into_iter()
+        .all(|r| r.expect("response").status() == 200));
+    let database_url = app.database_url.clone();
+    let lock = tokio::task::spawn_blocking(move || Lock::take(&database_url, "imports"))
+        .await
+        .expect("lock");
+
+    let started = Instant::now();
+    let answers = futures_util::future::join_all((0..16).map(|_| async {
+        let response = list().await.expect("response");
+        (response, started.elapsed())
+    }))
+    .await;
+    for (response, took) in answers {
+        assert_unavailable_after_the_timeout(response, took).await;
+    }
+
+    tokio::task::spawn_blocking(move || lock.release())
+        .await
+        .expect("unlock");
+    assert_eq!(list().await.expect("response").status(), 200);
+}
+
 /// The bundled SQLite is built as `.cargo/config.toml` says: statements are
 /// not compiled again whenever a bound LIMIT changes, and allocations take
 /// no global lock (issue 12's read path depends on both).
