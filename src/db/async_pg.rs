@@ -145,9 +145,10 @@ impl Reads {
         let conn = match self.pick(&worker) {
             Pick::Shared(conn) => conn,
             Pick::Make => {
-                worker.making.set(worker.making.get() + 1);
-                let made = self.connect().await;
-                worker.making.set(worker.making.get() - 1);
+                let made = {
+                    let _making = Making::count(&worker);
+                    self.connect().await
+                };
                 let conn = Rc::new(made?);
                 worker.conns.borrow_mut().push(Rc::clone(&conn));
                 conn
@@ -228,6 +229,23 @@ impl Reads {
                 })
             }))
         })
+    }
+}
+
+/// Counts a connection being made for as long as it lives (a read
+/// dropped while its connection is being made drops it too).
+struct Making<'a>(&'a Worker);
+
+impl<'a> Making<'a> {
+    fn count(worker: &'a Worker) -> Making<'a> {
+        worker.making.set(worker.making.get() + 1);
+        Making(worker)
+    }
+}
+
+impl Drop for Making<'_> {
+    fn drop(&mut self) {
+        self.0.making.set(self.0.making.get() - 1);
     }
 }
 
