@@ -11,15 +11,16 @@
 //! Each worker keeps its own one or two connections (their I/O runs on
 //! that worker, so a read never crosses to another thread), made on first
 //! use with the read pool's session settings and shared by the worker's
-//! reads in flight, which queue their statements on them (pipelining). They are used only where libpq
-//! would not encrypt either: tokio-postgres speaks no TLS here, so only for
-//! a URL that says `sslmode=disable` or that names loopback hosts only (see
-//! `loopback`); any other URL reads through the blocking pool. When a
-//! connection cannot be made (the server is down; tokio-postgres reads no
-//! `PG*` variables), reads go through the blocking pool for a while, with a
-//! warning. A failure that may have lost a connection retires every
-//! connection made before it, in every worker: a restarted server answers
-//! one failed read per read in flight, not one per connection it had.
+//! reads in flight, which queue their statements on them (pipelining).
+//! They are used only where libpq would not encrypt either: tokio-postgres
+//! speaks no TLS here, so only for a URL that says `sslmode=disable` or
+//! that names loopback hosts only (see `loopback`); any other URL reads
+//! through the blocking pool. When a connection cannot be made (the server
+//! is down; tokio-postgres reads no `PG*` variables), reads go through the
+//! blocking pool for a while, with a warning. A failure that may have lost
+//! a connection retires every connection made before it, in every worker:
+//! a restarted server answers one failed read per read in flight, not one
+//! per connection it had.
 
 use super::{loopback, Manager, MayBeLost, ReadPool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
