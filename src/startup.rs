@@ -48,6 +48,10 @@ pub struct AppState {
     pub limits: crate::config::LimitsConfig,
     /// `REPORT_RETENTION_DAYS` (0: kept), as `GET /account` shows it.
     pub report_retention_days: u32,
+    /// PostgreSQL: how long a read through `read_pool` may take, its wait
+    /// for a turn included: the statement timeout (`None`: no limit; and
+    /// on SQLite, whose readers never wait for a lock).
+    pub read_deadline: Option<Duration>,
     /// Whether short reads may run on the HTTP workers (SQLite: see
     /// [`api::read`]).
     pub inline_reads: bool,
@@ -115,6 +119,9 @@ impl Application {
         let async_reads = reads
             .as_ref()
             .and_then(|reads| crate::db::async_pg::Reads::for_pool(reads, per_worker));
+        let read_deadline = reads
+            .as_ref()
+            .and_then(crate::db::ReadPool::statement_timeout);
         let read_pool = reads.map_or_else(|| pool.clone(), |reads| reads.pool);
         let state = web::Data::new(AppState {
             async_reads,
@@ -144,6 +151,7 @@ impl Application {
             limits: config.limits.clone(),
             report_retention_days: config.retention.report_retention_days,
             read_turns: Arc::new(tokio::sync::Semaphore::new(read_turns(&pool))),
+            read_deadline,
             inline_reads: matches!(*pool.get()?, crate::db::DbConnection::Sqlite(_)),
             openapi_json: api::openapi::document(&config.allowed_redirect_origins)
                 .to_pretty_json()?

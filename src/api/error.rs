@@ -317,9 +317,9 @@ impl crate::db::MayBeLost for ApiError {
     }
 }
 
-impl From<crate::db::async_pg::Unanswered> for ApiError {
+impl From<crate::db::Unanswered> for ApiError {
     /// As a statement timeout is: the database is busy, try again.
-    fn from(error: crate::db::async_pg::Unanswered) -> ApiError {
+    fn from(error: crate::db::Unanswered) -> ApiError {
         ApiError::Unavailable(error.into())
     }
 }

@@ -111,12 +111,25 @@ where
     // the pool, whose waiters are woken in no particular order (one read
     // could wait a hundred others out) and where more queries at once than
     // the cores can run only add switching between them.
-    let _turn = state
-        .read_turns
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("read turns closed: {e}")))?;
-    on_pool(state.read_pool.clone(), f).await
+    let read = async {
+        let _turn = state
+            .read_turns
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("read turns closed: {e}")))?;
+        on_pool(state.read_pool.clone(), f).await
+    };
+    // Behind a lock each read with a turn waits out the statement timeout,
+    // and the reads waiting for their turns would then wait it out again,
+    // in turn: the whole read has the statement timeout. A read given up
+    // while its statement runs lets its turn go at once; the statement
+    // ends by its own timeout, on a connection the pool still counts.
+    match state.read_deadline {
+        Some(limit) => tokio::time::timeout(limit, read)
+            .await
+            .unwrap_or_else(|_| Err(crate::db::Unanswered(limit).into())),
+        None => read.await,
+    }
 }
 
 /// Runs a read and answers 200 with `view` of its rows as JSON.

@@ -22,7 +22,7 @@
 //! a restarted server answers one failed read per read in flight, not one
 //! per connection it had.
 
-use super::{loopback, Manager, MayBeLost, ReadPool};
+use super::{loopback, Manager, MayBeLost, ReadPool, Unanswered};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -103,7 +103,7 @@ impl Reads {
             url,
             setup: manager.pg_session_settings(),
             per_worker: per_worker.clamp(1, CONNECTIONS_PER_WORKER),
-            deadline: manager.statement_timeout.filter(|t| !t.is_zero()),
+            deadline: manager.statement_timeout(),
             failed_until: AtomicU64::new(0),
             started: Instant::now(),
             losses: AtomicU64::new(0),
@@ -249,11 +249,6 @@ impl Drop for Making<'_> {
         self.0.making.set(self.0.making.get() - 1);
     }
 }
-
-/// A read that had no answer within the statement timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("no answer from PostgreSQL within the statement timeout ({0:?})")]
-pub struct Unanswered(Duration);
 
 /// What [`Reads::pick`] chose.
 enum Pick {

@@ -119,6 +119,11 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// How long one statement may run (`None`: no limit).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout.filter(|t| !t.is_zero())
+    }
+
     /// PostgreSQL: the settings each new session of the pool starts with.
     fn pg_session_settings(&self) -> String {
         let ms = self.statement_timeout.map_or(0, |t| t.as_millis());
@@ -193,6 +198,13 @@ thread_local! {
     /// answers; read (and cleared) by [`Manager::has_broken`] as it goes back.
     static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
+
+/// A read that had no answer within the statement timeout, counted from
+/// when it asked (queued behind other reads included): the database is
+/// busy, as when a statement times out.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the database within the statement timeout ({0:?})")]
+pub struct Unanswered(pub Duration);
 
 /// An error after which the connection may be dead: anything but an answer
 /// the caller chose (a 404, a refusal), which says nothing of the database.
@@ -358,6 +370,13 @@ pub fn connect_reads(
 pub struct ReadPool {
     pub pool: Pool,
     manager: Manager,
+}
+
+impl ReadPool {
+    /// How long one of its statements may run (`None`: no limit).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.manager.statement_timeout()
+    }
 }
 
 fn manager(url: &DbUrl, settings: PoolSettings, generic_plans: bool) -> Manager {

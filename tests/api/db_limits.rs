@@ -166,7 +166,39 @@ async fn reads_queued_behind_a_lock_answer_503_after_one_statement_timeout_on_po
     let Some(app) = TestApp::spawn_postgres().await else {
         return;
     };
-    let served = Served::start(&app, &[("DATABASE_STATEMENT_TIMEOUT_SECS", "2")]).await;
+    many_reads_behind_a_lock(&app, &app.database_url).await;
+}
+
+/// The same through the blocking pool (a URL libpq may take over TLS, so
+/// the workers do not read from it): the reads waiting for one of its
+/// turns (four here) do not each wait out the timeout again once they
+/// have one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_waiting_for_a_turn_behind_a_lock_answer_503_after_one_statement_timeout() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let separator = if app.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!("{}{separator}sslmode=prefer", app.database_url);
+    many_reads_behind_a_lock(&app, &url).await;
+}
+
+/// 16 history pages at once, from a server of `app`'s database at `url`
+/// with a statement timeout of 2 s, while `imports` is locked: each
+/// answers 503 within the timeout's bounds; then, unlocked, 200.
+async fn many_reads_behind_a_lock(app: &TestApp, url: &str) {
+    let served = Served::start(
+        app,
+        &[
+            ("DATABASE_URL", url),
+            ("DATABASE_STATEMENT_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
     let list = || {
         app.client
             .get(served.url("/imports"))
