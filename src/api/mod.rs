@@ -124,12 +124,7 @@ where
     // in turn: the whole read has the statement timeout. A read given up
     // while its statement runs lets its turn go at once; the statement
     // ends by its own timeout, on a connection the pool still counts.
-    match state.read_deadline {
-        Some(limit) => tokio::time::timeout(limit, read)
-            .await
-            .unwrap_or_else(|_| Err(crate::db::Unanswered(limit).into())),
-        None => read.await,
-    }
+    crate::db::Unanswered::within(state.read_deadline, read).await
 }
 
 /// Runs a read and answers 200 with `view` of its rows as JSON.

@@ -156,12 +156,7 @@ impl Reads {
             }
             Pick::None => return None,
         };
-        let result = match self.deadline {
-            Some(limit) => tokio::time::timeout(limit, f(&mut &conn.conn))
-                .await
-                .unwrap_or_else(|_| Err(Unanswered(limit).into())),
-            None => f(&mut &conn.conn).await,
-        };
+        let result = Unanswered::within(self.deadline, f(&mut &conn.conn)).await;
         if result.as_ref().is_err_and(MayBeLost::may_be_lost) {
             // Once per loss, not once per connection it took.
             let _ = self.losses.compare_exchange(

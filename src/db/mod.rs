@@ -206,6 +206,22 @@ thread_local! {
 #[error("no answer from the database within the statement timeout ({0:?})")]
 pub struct Unanswered(pub Duration);
 
+impl Unanswered {
+    /// `read`'s answer, or [`Unanswered`] once `deadline` has passed (no
+    /// deadline: no limit). A read given up is dropped where it stands.
+    pub async fn within<T, E: From<Unanswered>>(
+        deadline: Option<Duration>,
+        read: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        match deadline {
+            Some(limit) => tokio::time::timeout(limit, read)
+                .await
+                .unwrap_or_else(|_| Err(Unanswered(limit).into())),
+            None => read.await,
+        }
+    }
+}
+
 /// An error after which the connection may be dead: anything but an answer
 /// the caller chose (a 404, a refusal), which says nothing of the database.
 pub trait MayBeLost {

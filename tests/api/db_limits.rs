@@ -178,13 +178,7 @@ async fn reads_waiting_for_a_turn_behind_a_lock_answer_503_after_one_statement_t
     let Some(app) = TestApp::spawn_postgres().await else {
         return;
     };
-    let separator = if app.database_url.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let url = format!("{}{separator}sslmode=prefer", app.database_url);
-    many_reads_behind_a_lock(&app, &url).await;
+    many_reads_behind_a_lock(&app, &app.database_url_tls_preferred()).await;
 }
 
 /// 16 history pages at once, from a server of `app`'s database at `url`

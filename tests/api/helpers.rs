@@ -253,6 +253,18 @@ impl TestApp {
         response.json().await.expect("users JSON")
     }
 
+    /// This app's PostgreSQL URL asking for `sslmode=prefer`, which libpq
+    /// may take over TLS: a server given it reads through its blocking
+    /// pool, never over the workers' own connections (`db::async_pg`).
+    pub fn database_url_tls_preferred(&self) -> String {
+        let separator = if self.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{separator}sslmode=prefer", self.database_url)
+    }
+
     /// Puts `email` (an address key) on the suppression list of every
     /// account, as a bounce would.
     pub fn suppress(&self, email: &str) {

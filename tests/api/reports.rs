@@ -214,14 +214,7 @@ mod read_paths {
         let import = app.import(file).await;
         let id = import["id"].as_str().unwrap();
         let first_id = first["id"].as_str().unwrap();
-        let separator = if app.database_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let beside = app
-            .beside(&format!("{}{separator}sslmode=prefer", app.database_url))
-            .await;
+        let beside = app.beside(&app.database_url_tls_preferred()).await;
 
         let paths = [
             format!("/imports/{id}"),
