@@ -100,7 +100,10 @@ impl Written {
     pub fn new<W: WriteEntry>(
         entry: EntryRef<'_>,
     ) -> Result<Written, Box<dyn std::error::Error + Send + Sync>> {
-        let mut text = Vec::with_capacity(64 + 2 * entry.raw.len());
+        // The field names and the rest take about 110 bytes; the address
+        // twice (raw, email), and the reason's words when there are some.
+        let words = entry.reason.map_or(0, str::len);
+        let mut text = Vec::with_capacity(128 + 2 * entry.raw.len() + words);
         W::write(entry, &mut text)?;
         Ok(Written {
             position: entry.position,
@@ -187,7 +190,14 @@ impl<W: WriteEntry> diesel::deserialize::FromSqlRow<(Nullable<Text>, EntryRow), 
 
 /// A text column's value, borrowed.
 fn text<'v>(value: &'v diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<&'v str> {
-    Ok(std::str::from_utf8(value.as_bytes())?)
+    let bytes = value.as_bytes();
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8. Most entries are ASCII, and checking that
+        // takes half the time of a full UTF-8 check or less on strings this
+        // short (the full check was 4 % of the server's time on a page).
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    Ok(std::str::from_utf8(bytes)?)
 }
 
 /// A `BIGINT` column's value (binary: 8 bytes, big-endian).
