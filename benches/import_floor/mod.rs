@@ -119,7 +119,7 @@ fn sqlite(source: &str, target: &str, filter: &str) -> Result<f64> {
     // Without `wal_autocheckpoint = 0` (the server's: it checkpoints in the
     // background, after the 201) the commit would also copy the whole log
     // into the database file and sync it before the clock stops, about
-    // 600 MB for 1M entries: a floor a third to half slower, and as
+    // 600 MB for 1M entries: a floor taking 1.5-1.8 times as long, and as
     // unsteady as the disk's syncs.
     conn.batch_execute(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
