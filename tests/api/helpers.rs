@@ -214,6 +214,22 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Previews `body` (a text/plain dry run) and returns its JSON
+    /// (asserting 200).
+    pub async fn preview(&self, body: impl Into<Vec<u8>>) -> Value {
+        let response = self
+            .client
+            .post(self.url("/imports/preview"))
+            .bearer_auth(&self.api_key)
+            .header("Content-Type", "text/plain")
+            .body(body.into())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "preview failed");
+        response.json().await.expect("preview JSON")
+    }
+
     /// Uploads and returns the created import's JSON (asserting 201).
     pub async fn import(&self, body: impl Into<Vec<u8>>) -> Value {
         let response = self.upload(body).await;
