@@ -100,10 +100,10 @@ fn run() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let backends = backends();
-    let repeats = runs()?;
     if let Some(size) = growth {
         return import_growth::run(&bin, &backends, size);
     }
+    let repeats = runs()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     let mut rows = Vec::new();
     for &size in &sizes {
@@ -293,10 +293,6 @@ struct Row {
 }
 
 impl Row {
-    fn secs(&self) -> f64 {
-        self.secs_to_201
-    }
-
     fn entries_per_sec(&self) -> f64 {
         self.entries as f64 / self.secs_to_201
     }
@@ -551,7 +547,7 @@ fn print_targets(rows: &[Row]) {
         ("postgres", TARGET_POSTGRES_SECS),
     ] {
         let label = format!("{TARGET_ENTRIES} entries on {backend} <= {limit} s");
-        match median_by(rows, backend, Row::secs) {
+        match median_by(rows, backend, |row| row.secs_to_201) {
             Some((row, of)) => verdict(
                 &label,
                 row.secs_to_201 <= limit,

@@ -293,7 +293,6 @@ mod tests {
             let sql = diesel::debug_query::<Sqlite, _>(&lookup).to_string();
             let sql = sql.split(" -- binds").next().unwrap();
             let plan = sqlite_plan(c, sql);
-            eprintln!("{table}: {plan}");
             // The gate is the outermost loop, of one row at most: the keys
             // are read and probed only inside it.
             let gate = plan.split("; ").next().unwrap();

@@ -111,15 +111,7 @@ async fn the_dry_run_of_a_large_file_counts_what_its_import_does(backend: Backen
     let app = TestApp::spawn(backend).await;
     let file = arrange(&app).await;
 
-    let preview = app
-        .client
-        .post(app.url("/imports?dry_run=true"))
-        .bearer_auth(&app.api_key)
-        .header("Content-Type", "text/plain")
-        .body(file.clone())
-        .send()
-        .await
-        .expect("request");
+    let preview = app.post_text("/imports?dry_run=true", file.clone()).await;
     assert_eq!(preview.status(), 200);
     let preview: Value = preview.json().await.expect("JSON");
     let import = app.import(file).await;

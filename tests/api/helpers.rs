@@ -204,8 +204,13 @@ impl TestApp {
 
     /// Uploads `body` as a raw text/plain body.
     pub async fn upload_text(&self, body: impl Into<Vec<u8>>) -> Response {
+        self.post_text("/imports", body).await
+    }
+
+    /// POSTs `body` as text/plain to `path` with the app's key.
+    pub async fn post_text(&self, path: &str, body: impl Into<Vec<u8>>) -> Response {
         self.client
-            .post(self.url("/imports"))
+            .post(self.url(path))
             .bearer_auth(&self.api_key)
             .header("Content-Type", "text/plain")
             .body(body.into())
@@ -217,15 +222,7 @@ impl TestApp {
     /// Previews `body` (a text/plain dry run) and returns its JSON
     /// (asserting 200).
     pub async fn preview(&self, body: impl Into<Vec<u8>>) -> Value {
-        let response = self
-            .client
-            .post(self.url("/imports/preview"))
-            .bearer_auth(&self.api_key)
-            .header("Content-Type", "text/plain")
-            .body(body.into())
-            .send()
-            .await
-            .expect("request");
+        let response = self.post_text("/imports/preview", body).await;
         assert_eq!(response.status(), 200, "preview failed");
         response.json().await.expect("preview JSON")
     }

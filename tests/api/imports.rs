@@ -180,14 +180,8 @@ async fn a_dry_run_predicts_the_real_run_and_writes_nothing(app: TestApp) {
     let preview = app.preview(file).await;
     // Scripts from before the preview had its own operation still get it.
     let old_way: Value = app
-        .client
-        .post(app.url("/imports?dry_run=true"))
-        .bearer_auth(&app.api_key)
-        .header("Content-Type", "text/plain")
-        .body(file)
-        .send()
+        .post_text("/imports?dry_run=true", file)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
