@@ -110,6 +110,7 @@ def schemas(current):
     keyed = keyed.replace(",\n    PRIMARY KEY (import_id, position)\n", "\n")
     if "PRIMARY KEY (import_id" in keyed:
         sys.exit("the migrated schema has changed: cannot key it by integer")
+
     def id_not_unique(schema):
         schema = replaced(schema, "    id TEXT NOT NULL UNIQUE,", "    id TEXT NOT NULL,")
         return schema + "\nCREATE INDEX invitations_id ON invitations (id);"
@@ -227,18 +228,18 @@ def main():
         variants = schemas(current_schema(BIN, scratch))
         print(f"SQLite {SQLITE_VERSION}, {os.cpu_count()} cores, {ENTRIES:,} lines, {RUNS} runs")
         generate(os.path.join(scratch, "rows.db"))
-        ratios = {name: [] for name in variants}
+        runs_of = {name: [] for name in variants}
         print(f"{'schema':26} {'run':>3} {'transfer':>9} {'log MB':>7} {'row_by_row':>10} "
               f"{'log MB':>7} {'ratio':>6}")
         for number in range(1, RUNS + 1):
             for name, (schema, integer_keys) in variants.items():
                 (xfer, xfer_log), (rows, rows_log) = measure(scratch, schema, integer_keys)
-                ratios[name].append((rows / xfer, xfer, rows))
+                runs_of[name].append((rows / xfer, xfer, rows))
                 print(f"{name:26} {number:>3} {xfer:>8.2f}s {xfer_log:>7.0f} {rows:>9.2f}s "
                       f"{rows_log:>7.0f} {rows / xfer:>5.2f}x", flush=True)
         print("\nmedians (row by row / transfer; the import target is <= 1.6x of the transfer,"
               " and an import takes at least the row-by-row time):")
-        for name, runs in ratios.items():
+        for name, runs in runs_of.items():
             print(f"{name:26} {statistics.median(r for r, _, _ in runs):.2f}x  transfer "
                   f"{statistics.median(x for _, x, _ in runs):.2f}s  row by row "
                   f"{statistics.median(y for _, _, y in runs):.2f}s")
