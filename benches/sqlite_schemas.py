@@ -28,7 +28,7 @@ For each it fills a source database row by row with the rows of a
 repeated, 10 % with a display name), then times the transfer and the
 row-by-row copy of those rows into fresh databases opened as the server
 opens them (WAL, `synchronous = NORMAL`, `wal_autocheckpoint = 0`, a 32 MB
-page cache, 16 KB pages). The schemas run in turn, BENCH_RUNS times
+page cache, the page size of the migrated file). The schemas run in turn, BENCH_RUNS times
 (default 3), and it prints each run and the medians. It uses the SQLite
 of the `apsw` module when it is installed (`pip install apsw`: a recent
 SQLite, as the server bundles), else Python's own.
@@ -84,15 +84,17 @@ TABLES = ("import_entries", "invitations")
 
 
 def current_schema(bin_path, scratch):
-    """The bulk tables and their indexes as `bulk-invite migrate` makes them."""
+    """The bulk tables and their indexes as `bulk-invite migrate` makes them,
+    and the page size it gives the file."""
     path = os.path.join(scratch, "migrated.db")
     subprocess.run([bin_path, "migrate"], env=dict(os.environ, DATABASE_URL=f"sqlite://{path}"),
                    check=True, capture_output=True)
     conn = connect(path)
     rows = run(conn, "SELECT sql FROM sqlite_master WHERE tbl_name IN ('import_entries', "
                      "'invitations') AND sql IS NOT NULL ORDER BY type DESC, name")
+    ((page_size,),) = run(conn, "PRAGMA page_size")
     conn.close()
-    return "\n".join(sql + ";" for (sql,) in rows)
+    return "\n".join(sql + ";" for (sql,) in rows), page_size
 
 
 def replaced(schema, old, new):
@@ -179,12 +181,12 @@ def fill(integer_keys):
     ]
 
 
-def fresh(path, schema):
+def fresh(path, schema, page_size):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
     conn = connect(path)
-    run(conn, "PRAGMA page_size = 16384; " + SETTINGS)
+    run(conn, f"PRAGMA page_size = {page_size}; " + SETTINGS)
     run(conn, schema)
     return conn
 
@@ -200,10 +202,10 @@ def timed(conn, statements):
     return time.perf_counter() - started
 
 
-def measure(scratch, schema, integer_keys):
+def measure(scratch, page_size, schema, integer_keys):
     """(transfer seconds, row-by-row seconds, log MB of each)."""
     source = os.path.join(scratch, "source.db")
-    conn = fresh(source, schema)
+    conn = fresh(source, schema, page_size)
     run(conn, f"ATTACH DATABASE '{os.path.join(scratch, 'rows.db')}' AS g")
     timed(conn, fill(integer_keys))
     run(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
@@ -211,7 +213,7 @@ def measure(scratch, schema, integer_keys):
     figures = []
     for name, condition in (("transfer", ""), ("row_by_row", " WHERE 1")):
         target = os.path.join(scratch, f"{name}.db")
-        conn = fresh(target, schema)
+        conn = fresh(target, schema, page_size)
         run(conn, f"ATTACH DATABASE '{source}' AS src")
         secs = timed(conn, [f"INSERT INTO main.{t} SELECT * FROM src.{t}{condition}" for t in TABLES])
         figures.append((secs, os.path.getsize(target + "-wal") / 1e6))
@@ -225,15 +227,18 @@ def measure(scratch, schema, integer_keys):
 def main():
     scratch = tempfile.mkdtemp(prefix="sqlite-schemas-")
     try:
-        variants = schemas(current_schema(BIN, scratch))
-        print(f"SQLite {SQLITE_VERSION}, {os.cpu_count()} cores, {ENTRIES:,} lines, {RUNS} runs")
+        current, page_size = current_schema(BIN, scratch)
+        variants = schemas(current)
+        print(f"SQLite {SQLITE_VERSION}, {os.cpu_count()} cores, {ENTRIES:,} lines, {RUNS} runs, "
+              f"{page_size}-byte pages")
         generate(os.path.join(scratch, "rows.db"))
         runs_of = {name: [] for name in variants}
         print(f"{'schema':26} {'run':>3} {'transfer':>9} {'log MB':>7} {'row_by_row':>10} "
               f"{'log MB':>7} {'ratio':>6}")
         for number in range(1, RUNS + 1):
             for name, (schema, integer_keys) in variants.items():
-                (xfer, xfer_log), (rows, rows_log) = measure(scratch, schema, integer_keys)
+                (xfer, xfer_log), (rows, rows_log) = measure(scratch, page_size, schema,
+                                                             integer_keys)
                 runs_of[name].append((rows / xfer, xfer, rows))
                 print(f"{name:26} {number:>3} {xfer:>8.2f}s {xfer_log:>7.0f} {rows:>9.2f}s "
                       f"{rows_log:>7.0f} {rows / xfer:>5.2f}x", flush=True)
