@@ -21,16 +21,23 @@ row-by-row insert within the import target's 1.6x of the transfer:
   every new invitation enters;
 - id_not_unique: the invitations' ids in a plain index instead of a
   unique one (an insert then skips the probe for a duplicate);
-- integer_keys_id_not_unique: both.
+- integer_keys_id_not_unique: both;
+- keyed_kept_columns: the integer rowid key of integer_keys, with the
+  `import_id` and `position` columns kept beside it (unindexed), so
+  queries that name them still run;
+- import_number: `import_id` replaced by an integer number of the import,
+  the (number, position) key still a unique index beside the rowid.
 
 For each it fills a source database row by row with the rows of a
 1,000,000-line file shaped like the import benchmark's (3 % invalid, 3 %
 repeated, 10 % with a display name), then times the transfer and the
 row-by-row copy of those rows into fresh databases opened as the server
 opens them (WAL, `synchronous = NORMAL`, `wal_autocheckpoint = 0`, a 32 MB
-page cache, the page size of the migrated file). The schemas run in turn, BENCH_RUNS times
-(default 3), and it prints each run and the medians. It uses the SQLite
-of the `apsw` module when it is installed (`pip install apsw`: a recent
+page cache, the page size of the migrated file). The schemas run in
+turn, BENCH_RUNS times (default 3), and it prints each run and the
+medians; BENCH_SCHEMAS (names separated by spaces) runs only those, so a
+noisy machine can give a few of them more runs. It uses the SQLite of
+the `apsw` module when it is installed (`pip install apsw`: a recent
 SQLite, as the server bundles), else Python's own.
 """
 
@@ -104,14 +111,29 @@ def replaced(schema, old, new):
 
 
 def schemas(current):
-    """Each variant's DDL and whether it keys the bulk tables by integer."""
-    keyed = replaced(current, "    import_id TEXT NOT NULL,\n    position BIGINT NOT NULL,\n    line",
-                     "    key INTEGER PRIMARY KEY,\n    line")
-    keyed = replaced(keyed, "    import_id TEXT NOT NULL,\n    position BIGINT NOT NULL,\n    email",
-                     "    key INTEGER PRIMARY KEY,\n    email")
-    keyed = keyed.replace(",\n    PRIMARY KEY (import_id, position)\n", "\n")
-    if "PRIMARY KEY (import_id" in keyed:
-        sys.exit("the migrated schema has changed: cannot key it by integer")
+    """Each variant's DDL and how its bulk rows are keyed (see `fill`)."""
+    entry_key = "    import_id TEXT NOT NULL,\n    position BIGINT NOT NULL,\n    line"
+    invitation_key = "    import_id TEXT NOT NULL,\n    position BIGINT NOT NULL,\n    email"
+    primary_key = ",\n    PRIMARY KEY (import_id, position)\n"
+
+    def without_primary_key(schema):
+        schema = schema.replace(primary_key, "\n")
+        if "PRIMARY KEY (import_id" in schema:
+            sys.exit("the migrated schema has changed: cannot key it by integer")
+        return schema
+
+    keyed = replaced(current, entry_key, "    key INTEGER PRIMARY KEY,\n    line")
+    keyed = without_primary_key(replaced(keyed, invitation_key,
+                                         "    key INTEGER PRIMARY KEY,\n    email"))
+    kept = replaced(current, entry_key, "    key INTEGER PRIMARY KEY,\n" + entry_key)
+    kept = without_primary_key(replaced(kept, invitation_key,
+                                        "    key INTEGER PRIMARY KEY,\n" + invitation_key))
+    number = current.replace("    import_id TEXT NOT NULL,\n    position",
+                             "    import_number INTEGER NOT NULL,\n    position")
+    number = number.replace("PRIMARY KEY (import_id, position)",
+                            "PRIMARY KEY (import_number, position)")
+    if "import_id" in number:
+        sys.exit("the migrated schema has changed: cannot number its imports")
 
     def id_not_unique(schema):
         schema = replaced(schema, "    id TEXT NOT NULL UNIQUE,", "    id TEXT NOT NULL,")
@@ -120,12 +142,14 @@ def schemas(current):
     due = next(s for s in current.split(";") if "invitations_due" in s) + ";"
     open_address = next(s for s in current.split(";") if "invitations_open_address" in s) + ";"
     return {
-        "current": (current, False),
-        "integer_keys": (keyed, True),
-        "no_due": (replaced(current, due, ""), False),
-        "no_open_address": (replaced(current, open_address, ""), False),
-        "id_not_unique": (id_not_unique(current), False),
-        "integer_keys_id_not_unique": (id_not_unique(keyed), True),
+        "current": (current, "text"),
+        "integer_keys": (keyed, "keyed"),
+        "no_due": (replaced(current, due, ""), "text"),
+        "no_open_address": (replaced(current, open_address, ""), "text"),
+        "id_not_unique": (id_not_unique(current), "text"),
+        "integer_keys_id_not_unique": (id_not_unique(keyed), "keyed"),
+        "keyed_kept_columns": (kept, "keyed_kept_columns"),
+        "import_number": (number, "number"),
     }
 
 
@@ -163,21 +187,23 @@ def generate(path):
     conn.close()
 
 
-def fill(integer_keys):
-    if not integer_keys:
-        return [
-            "INSERT INTO main.import_entries (import_id, position, line, raw, email, status, "
-            f"reason) SELECT '{IMPORT}', position, line, raw, email, status, reason FROM g.e",
-            "INSERT INTO main.invitations (account_id, import_id, status, next_attempt_at, "
-            f"created_at, id, position, email, email_key) SELECT '{ACCOUNT}', '{IMPORT}', "
-            f"'queued', '{AT}', '{AT}', id, position, email, email_key FROM g.i",
-        ]
+def fill(keys):
+    """Statements filling the bulk tables from the generated rows, keyed as
+    `keys` says: by the import's id (text), by an integer rowid alone
+    (keyed), by both (keyed_kept_columns) or by the import's number."""
+    key = "(7 << 32) | position"
+    columns, values = {
+        "text": ("import_id, position", f"'{IMPORT}', position"),
+        "keyed": ("key", key),
+        "keyed_kept_columns": ("key, import_id, position", f"{key}, '{IMPORT}', position"),
+        "number": ("import_number, position", "7, position"),
+    }[keys]
     return [
-        "INSERT INTO main.import_entries (key, line, raw, email, status, reason) "
-        "SELECT (7 << 32) | position, line, raw, email, status, reason FROM g.e",
-        "INSERT INTO main.invitations (key, account_id, status, next_attempt_at, created_at, id, "
-        f"email, email_key) SELECT (7 << 32) | position, '{ACCOUNT}', 'queued', '{AT}', '{AT}', "
-        "id, email, email_key FROM g.i",
+        f"INSERT INTO main.import_entries ({columns}, line, raw, email, status, reason) "
+        f"SELECT {values}, line, raw, email, status, reason FROM g.e",
+        f"INSERT INTO main.invitations ({columns}, account_id, status, next_attempt_at, "
+        f"created_at, id, email, email_key) SELECT {values}, '{ACCOUNT}', 'queued', "
+        f"'{AT}', '{AT}', id, email, email_key FROM g.i",
     ]
 
 
@@ -202,12 +228,12 @@ def timed(conn, statements):
     return time.perf_counter() - started
 
 
-def measure(scratch, page_size, schema, integer_keys):
+def measure(scratch, page_size, schema, keys):
     """(transfer seconds, row-by-row seconds, log MB of each)."""
     source = os.path.join(scratch, "source.db")
     conn = fresh(source, schema, page_size)
     run(conn, f"ATTACH DATABASE '{os.path.join(scratch, 'rows.db')}' AS g")
-    timed(conn, fill(integer_keys))
+    timed(conn, fill(keys))
     run(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     figures = []
@@ -229,6 +255,13 @@ def main():
     try:
         current, page_size = current_schema(BIN, scratch)
         variants = schemas(current)
+        if os.environ.get("BENCH_SCHEMAS"):
+            wanted = os.environ["BENCH_SCHEMAS"].split()
+            unknown = [name for name in wanted if name not in variants]
+            if unknown:
+                sys.exit(f"BENCH_SCHEMAS: no schema {', '.join(unknown)} (there are "
+                         f"{', '.join(variants)})")
+            variants = {name: variants[name] for name in wanted}
         print(f"SQLite {SQLITE_VERSION}, {os.cpu_count()} cores, {ENTRIES:,} lines, {RUNS} runs, "
               f"{page_size}-byte pages")
         generate(os.path.join(scratch, "rows.db"))
@@ -236,9 +269,8 @@ def main():
         print(f"{'schema':26} {'run':>3} {'transfer':>9} {'log MB':>7} {'row_by_row':>10} "
               f"{'log MB':>7} {'ratio':>6}")
         for number in range(1, RUNS + 1):
-            for name, (schema, integer_keys) in variants.items():
-                (xfer, xfer_log), (rows, rows_log) = measure(scratch, page_size, schema,
-                                                             integer_keys)
+            for name, (schema, keys) in variants.items():
+                (xfer, xfer_log), (rows, rows_log) = measure(scratch, page_size, schema, keys)
                 runs_of[name].append((rows / xfer, xfer, rows))
                 print(f"{name:26} {number:>3} {xfer:>8.2f}s {xfer_log:>7.0f} {rows:>9.2f}s "
                       f"{rows_log:>7.0f} {rows / xfer:>5.2f}x", flush=True)
