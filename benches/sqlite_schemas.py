@@ -117,7 +117,7 @@ def schemas(current):
     primary_key = ",\n    PRIMARY KEY (import_id, position)\n"
 
     def without_primary_key(schema):
-        schema = schema.replace(primary_key, "\n")
+        schema = replaced(schema, primary_key, "\n")
         if "PRIMARY KEY (import_id" in schema:
             sys.exit("the migrated schema has changed: cannot key it by integer")
         return schema
@@ -207,10 +207,15 @@ def fill(keys):
     ]
 
 
-def fresh(path, schema, page_size):
+def remove(path):
+    """The database file at `path` and its log, if there."""
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
+
+
+def fresh(path, schema, page_size):
+    remove(path)
     conn = connect(path)
     run(conn, f"PRAGMA page_size = {page_size}; " + SETTINGS)
     run(conn, schema)
@@ -244,9 +249,7 @@ def measure(scratch, page_size, schema, keys):
         secs = timed(conn, [f"INSERT INTO main.{t} SELECT * FROM src.{t}{condition}" for t in TABLES])
         figures.append((secs, os.path.getsize(target + "-wal") / 1e6))
         conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(target + suffix):
-                os.remove(target + suffix)
+        remove(target)
     return figures
 
 
