@@ -128,10 +128,10 @@ def schemas(current):
     kept = replaced(current, entry_key, "    key INTEGER PRIMARY KEY,\n" + entry_key)
     kept = without_primary_key(replaced(kept, invitation_key,
                                         "    key INTEGER PRIMARY KEY,\n" + invitation_key))
-    number = current.replace("    import_id TEXT NOT NULL,\n    position",
-                             "    import_number INTEGER NOT NULL,\n    position")
-    number = number.replace("PRIMARY KEY (import_id, position)",
-                            "PRIMARY KEY (import_number, position)")
+    number = replaced(current, "    import_id TEXT NOT NULL,\n    position",
+                      "    import_number INTEGER NOT NULL,\n    position")
+    number = replaced(number, "PRIMARY KEY (import_id, position)",
+                      "PRIMARY KEY (import_number, position)")
     if "import_id" in number:
         sys.exit("the migrated schema has changed: cannot number its imports")
 
