@@ -36,9 +36,10 @@ opens them (WAL, `synchronous = NORMAL`, `wal_autocheckpoint = 0`, a 32 MB
 page cache, the page size of the migrated file). The schemas run in
 turn, BENCH_RUNS times (default 3), and it prints each run and the
 medians; BENCH_SCHEMAS (names separated by spaces) runs only those, so a
-noisy machine can give a few of them more runs. It uses the SQLite of
-the `apsw` module when it is installed (`pip install apsw`: a recent
-SQLite, as the server bundles), else Python's own.
+noisy machine can give a few of them more runs, and BENCH_PAGE_SIZE gives
+every database that page size instead of the migrated file's. It uses
+the SQLite of the `apsw` module when it is installed (`pip install apsw`:
+a recent SQLite, as the server bundles), else Python's own.
 """
 
 import os
@@ -257,6 +258,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="sqlite-schemas-")
     try:
         current, page_size = current_schema(BIN, scratch)
+        page_size = int(os.environ.get("BENCH_PAGE_SIZE", page_size))
         variants = schemas(current)
         if os.environ.get("BENCH_SCHEMAS"):
             wanted = os.environ["BENCH_SCHEMAS"].split()
