@@ -220,6 +220,12 @@ def fresh(path, schema, page_size):
     conn = connect(path)
     run(conn, f"PRAGMA page_size = {page_size}; " + SETTINGS)
     run(conn, schema)
+    # SQLite ignores a page size it does not support (BENCH_PAGE_SIZE
+    # must be a power of two from 512 to 65536): the runs would be printed
+    # under a page size they did not have.
+    (actual,), = run(conn, "PRAGMA page_size")
+    if actual != page_size:
+        sys.exit(f"page size {page_size} not taken (SQLite kept {actual})")
     return conn
 
 
