@@ -4,7 +4,7 @@
 //! nothing about it. A key revoked through this process is forgotten at
 //! once; other processes stop accepting it within [`KEY_CACHE_SECS`].
 
-use super::{blocking, ApiError, ProblemType};
+use super::{blocking, read, ApiError, ProblemType};
 use crate::db::keys::{self, Holder};
 use crate::db::models::Account;
 use crate::domain::Scope;
@@ -121,7 +121,11 @@ impl FromRequest for Authenticated {
                 Some(holder) => holder,
                 None => {
                     let hash = key_hash.clone();
-                    let holder = blocking(&state, move |conn| Ok(keys::find_by_hash(conn, &hash)?))
+                    // A read like any other: at most the read turns at once,
+                    // so a burst of requests on a key not yet remembered (or
+                    // with made-up keys) waits its turn instead of taking a
+                    // thread each.
+                    let holder = read(&state, move |conn| Ok(keys::find_by_hash(conn, &hash)?))
                         .await?
                         .ok_or_else(|| ApiError::unauthorized("The API key is not valid."))?;
                     state.keys.put(key_hash, holder.clone());

@@ -303,11 +303,11 @@ pub async fn read_body_within(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let mut body = bytes::BytesMut::new();
+    let mut body = Gathered::default();
     let mut held: Option<SemaphorePermit<'_>> = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(interrupted)?;
-        if body.len() + chunk.len() > max {
+        if body.len + chunk.len() > max {
             return Err(too_large());
         }
         if let Some(budget) = budget {
@@ -320,9 +320,54 @@ pub async fn read_body_within(
                 None => held = Some(permit),
             }
         }
-        body.extend_from_slice(&chunk);
+        body.push(chunk);
     }
-    Ok(body.freeze())
+    Ok(body.finish())
+}
+
+/// Chunks below this size are copied together; larger ones are kept as
+/// they came.
+const SMALL_CHUNK: usize = 4096;
+
+/// A body gathered chunk by chunk. Copying every chunk into one growing
+/// buffer would hold, while the body is still coming, up to twice its size
+/// (the buffer doubles) besides the chunks themselves; keeping the chunks
+/// as they came holds about the body's size, and the one copy is made when
+/// it is whole. Small chunks (a trickle) are copied together, so a body of
+/// one-byte chunks does not keep a handle per byte.
+#[derive(Default)]
+struct Gathered {
+    parts: Vec<Bytes>,
+    tail: bytes::BytesMut,
+    len: usize,
+}
+
+impl Gathered {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        if chunk.len() < SMALL_CHUNK {
+            self.tail.extend_from_slice(&chunk);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.parts.push(self.tail.split().freeze());
+        }
+        self.parts.push(chunk);
+    }
+
+    fn finish(mut self) -> Bytes {
+        if !self.tail.is_empty() {
+            self.parts.push(self.tail.split().freeze());
+        }
+        if self.parts.len() <= 1 {
+            return self.parts.pop().unwrap_or_default();
+        }
+        let mut whole = bytes::BytesMut::with_capacity(self.len);
+        for part in &self.parts {
+            whole.extend_from_slice(part);
+        }
+        whole.freeze()
+    }
 }
 
 /// Reads a JSON object body of at most `max` bytes into `T`, after the
@@ -410,5 +455,37 @@ mod tests {
         assert!(!is_control(b' '));
         assert!(!is_control(b'a'));
         assert!(!is_control(0xc3));
+    }
+
+    #[test]
+    fn a_gathered_body_keeps_every_byte_in_order_and_large_chunks_uncopied() {
+        let large = Bytes::from(vec![b'L'; SMALL_CHUNK]);
+        let mut body = Gathered::default();
+        for chunk in [&b"ab"[..], b"c", &large, b"d", &large, b"ef"] {
+            let chunk = match chunk.len() >= SMALL_CHUNK {
+                true => large.clone(),
+                false => Bytes::copy_from_slice(chunk),
+            };
+            body.push(chunk);
+        }
+        // Trickled bytes are copied together between the large chunks.
+        assert_eq!(body.parts.len(), 4);
+        assert_eq!(body.parts[1].as_ptr(), large.as_ptr());
+        let whole = body.finish();
+        let mut expected = b"abc".to_vec();
+        expected.extend_from_slice(&large);
+        expected.push(b'd');
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(b"ef");
+        assert_eq!(&whole[..], &expected[..]);
+
+        let mut one = Gathered::default();
+        one.push(large.clone());
+        assert_eq!(
+            one.finish().as_ptr(),
+            large.as_ptr(),
+            "one chunk is not copied"
+        );
+        assert!(Gathered::default().finish().is_empty());
     }
 }
