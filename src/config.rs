@@ -3,6 +3,25 @@
 use crate::dispatch::providers::{ProviderConfig, ProviderKind};
 use clap::{Args, ValueEnum};
 
+/// Refuses a `DATABASE_URL` that names no file: SQLite would give each
+/// pooled connection a private database of its own (empty, or in memory),
+/// so the server would start, make an account nobody can see, and answer
+/// 500 to everything. An empty value is what a compose file's
+/// `${DATABASE_URL}` gives when the variable is not set.
+fn database_url(url: &str) -> Result<String, String> {
+    match crate::db::DbUrl::parse(url) {
+        crate::db::DbUrl::Sqlite(path) if path.trim().is_empty() => Err(
+            "names no database: give a SQLite file (sqlite://bulk-invite.db) or a postgres:// URL"
+                .to_owned(),
+        ),
+        crate::db::DbUrl::Sqlite(path) if path.contains(":memory:") || path.contains("mode=memory") => Err(
+            "names an in-memory SQLite database, which each connection would see empty: give a file"
+                .to_owned(),
+        ),
+        _ => Ok(url.to_owned()),
+    }
+}
+
 /// Settings every command shares.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalConfig {
@@ -14,6 +33,7 @@ pub struct GlobalConfig {
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://bulk-invite.db",
+        value_parser = database_url,
         global = true
     )]
     pub database_url: String,

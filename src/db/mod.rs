@@ -343,7 +343,16 @@ pub fn connect(url: &DbUrl) -> Result<Pool, DbError> {
 pub fn connect_with(url: &DbUrl, settings: PoolSettings) -> Result<Pool, DbError> {
     let default_size = if url.is_postgres() { 16 } else { 8 };
     let size = settings.max_size.unwrap_or(default_size);
-    let pool = build_pool(manager(url, settings, false), settings, size)?;
+    let manager = manager(url, settings, false);
+    if !url.is_postgres() {
+        // A new file takes its page size and WAL mode from its first
+        // connection. The pool opens all of its connections at once, and
+        // those racing that switch would fail with "database is locked"
+        // (which r2d2 logs as an error before trying again). A failure
+        // here shows again, as the pool's own, just below.
+        let _ = r2d2::ManageConnection::connect(&manager);
+    }
+    let pool = build_pool(manager, settings, size)?;
     if !url.is_postgres() {
         let missing = missing_sqlite_options(&mut *pool.get()?)?;
         if !missing.is_empty() {

@@ -31,6 +31,39 @@ async fn postgres_serve_names_the_first_account_and_logs_without_colour() {
         .unwrap();
 }
 
+/// An unset variable in a compose file gives `DATABASE_URL=`: SQLite would
+/// open a private, empty database per connection and the server would
+/// answer 500 to everything. It is refused before anything starts.
+#[test]
+fn a_database_url_naming_no_file_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "",
+        "  ",
+        "sqlite://",
+        "sqlite:",
+        ":memory:",
+        "sqlite://:memory:",
+    ] {
+        let refused = bulk_invite(url)
+            .current_dir(dir.path())
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{url:?}: {refused:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("DATABASE_URL") && stderr.contains("give"),
+            "{url:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}
+
 fn bulk_invite(url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bulk-invite"));
     command
@@ -90,6 +123,12 @@ fn serve_names_the_first_account_and_logs_without_colour(url: &str, backend: Bac
         "colour codes in logs to a pipe: {logged:?}"
     );
     assert!(logged.iter().any(|l| l.contains(" INFO ")), "{logged:?}");
+    // A first start on a new file logs no error (the pool's connections
+    // once raced the file's switch to WAL: "database is locked").
+    assert!(
+        logged.iter().all(|l| !l.contains(" ERROR ")),
+        "errors on a first start: {logged:?}"
+    );
     let created = stdout
         .lines()
         .find_map(|l| l.strip_prefix("Created the account Acme Robotics ("))
