@@ -12,7 +12,7 @@
 use super::pages::headers::{self, FormAction, Wants};
 use super::pages::{locale, Page};
 use super::views::{AcceptedInvitation, InvitationPreview};
-use super::{blocking, ApiError, Problem, ProblemType};
+use super::{blocking, read, ApiError, Problem, ProblemType};
 use crate::db::invitations::{self, Accepted, Opened, Standing};
 use crate::db::now;
 use crate::dispatch::token;
@@ -177,7 +177,9 @@ impl From<ApiError> for Failure {
 /// The open invitation a token names, or the refusal.
 async fn open(state: &AppState, token: String) -> Result<Opened, Failure> {
     let hash = token::hash(&token);
-    let opened = blocking(state, move |conn| Ok(invitations::open(conn, &hash)?)).await?;
+    // A read like any other, a few at once: a flood of made-up links
+    // waits its turn instead of taking a thread each.
+    let opened = read(state, move |conn| Ok(invitations::open(conn, &hash)?)).await?;
     let opened = opened.ok_or(Failure::NotFound)?;
     match opened.standing(now()) {
         Standing::Open => Ok(opened),

@@ -15,6 +15,7 @@ both_backends!(
     stalled_webhook_posts_are_cut_cost_little_and_health_keeps_answering,
     stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing,
     multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names,
+    floods_of_made_up_links_and_keys_take_few_threads,
 );
 
 /// A Svix secret for the Resend webhook of the served process.
@@ -341,4 +342,35 @@ async fn multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_nam
     assert_eq!(response.status(), 201);
     let import: Value = response.json().await.expect("JSON");
     assert_eq!(import["filename"], "équipe.txt");
+}
+
+/// Made-up invitation links and API keys are each looked up in the
+/// database; 400 of them at once wait for the read turns instead of taking
+/// a blocking thread each (they once took about a hundred, half a MiB each).
+async fn floods_of_made_up_links_and_keys_take_few_threads(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = Served::start(&app, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
+    let before = served.threads();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let requests = (0..400).map(|i| {
+        let request = match i % 2 {
+            0 => client.get(served.url(&format!("/accept/made-up-{i}"))),
+            _ => client
+                .get(served.url("/imports"))
+                .bearer_auth(format!("bik_madeup{i}")),
+        };
+        async move { request.send().await.map(|r| r.status().as_u16()) }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if i % 2 == 0 { 404 } else { 401 };
+        assert_eq!(status.as_ref().ok(), Some(&expected), "request {i}");
+    }
+    let added = served.threads().saturating_sub(before);
+    println!("400 made-up links and keys at once added {added} threads");
+    assert!(added <= 40, "{added} threads added");
+    assert_health_answers(&served).await;
 }

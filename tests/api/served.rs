@@ -74,7 +74,12 @@ impl Served {
 
     /// The process's peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_memory(&self) -> u64 {
-        status_kib(self.child.id(), "VmHWM:") * 1024
+        status_field(self.child.id(), "VmHWM:") * 1024
+    }
+
+    /// The process's threads now.
+    pub fn threads(&self) -> u64 {
+        status_field(self.child.id(), "Threads:")
     }
 }
 
@@ -92,13 +97,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn status_kib(pid: u32, field: &str) -> u64 {
+/// A number from `/proc/{pid}/status` (a `kB` unit dropped).
+fn status_field(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     status
         .lines()
         .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 /// What a raw connection got: the status line's code (None when closed
