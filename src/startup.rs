@@ -44,6 +44,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<api::quota::RateLimiter>>,
     /// Uploads in flight per account.
     pub import_slots: Arc<api::quota::ImportSlots>,
+    /// `/metrics`' last figures, asked one scrape at a time.
+    pub metrics: Arc<api::metrics::Latest>,
     /// What one account and one key may do.
     pub limits: crate::config::LimitsConfig,
     /// `REPORT_RETENTION_DAYS` (0: kept), as `GET /account` shows it.
@@ -145,6 +147,7 @@ impl Application {
                     config.limits.rate_limit_per_minute,
                 ))
             }),
+            metrics: Arc::default(),
             import_slots: Arc::new(api::quota::ImportSlots::new(
                 config.limits.max_concurrent_imports_per_account,
             )),

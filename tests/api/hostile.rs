@@ -15,7 +15,7 @@ both_backends!(
     stalled_webhook_posts_are_cut_cost_little_and_health_keeps_answering,
     stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing,
     multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names,
-    floods_of_made_up_links_and_keys_take_few_threads,
+    floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads,
 );
 
 /// A Svix secret for the Resend webhook of the served process.
@@ -347,7 +347,9 @@ async fn multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_nam
 /// Made-up invitation links and API keys are each looked up in the
 /// database; 400 of them at once wait for the read turns instead of taking
 /// a blocking thread each (they once took about a hundred, half a MiB each).
-async fn floods_of_made_up_links_and_keys_take_few_threads(backend: Backend) {
+/// `/metrics` needs no key either: 200 scrapes at once ask the database one
+/// question at a time and all get the same figures.
+async fn floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let served = Served::start(&app, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
     let before = served.threads();
@@ -355,22 +357,33 @@ async fn floods_of_made_up_links_and_keys_take_few_threads(backend: Backend) {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let requests = (0..400).map(|i| {
-        let request = match i % 2 {
+    let requests = (0..600).map(|i| {
+        let request = match i % 3 {
             0 => client.get(served.url(&format!("/accept/made-up-{i}"))),
-            _ => client
+            1 => client
                 .get(served.url("/imports"))
                 .bearer_auth(format!("bik_madeup{i}")),
+            _ => client.get(served.url("/metrics")),
         };
-        async move { request.send().await.map(|r| r.status().as_u16()) }
+        async move {
+            let response = request.send().await.expect("answer");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
     });
-    let statuses = futures_util::future::join_all(requests).await;
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i % 2 == 0 { 404 } else { 401 };
-        assert_eq!(status.as_ref().ok(), Some(&expected), "request {i}");
+    let answers = futures_util::future::join_all(requests).await;
+    for (i, (status, body)) in answers.iter().enumerate() {
+        let expected = [404, 401, 200][i % 3];
+        assert_eq!(*status, expected, "request {i}: {body}");
+        if i % 3 == 2 {
+            assert!(
+                body.contains("bulk_invite_invitations_due 0"),
+                "request {i}: {body}"
+            );
+        }
     }
     let added = served.threads().saturating_sub(before);
-    println!("400 made-up links and keys at once added {added} threads");
+    println!("600 made-up links and keys and scrapes at once added {added} threads");
     assert!(added <= 40, "{added} threads added");
     assert_health_answers(&served).await;
 }
