@@ -107,6 +107,18 @@ where
             return f(&mut conn);
         }
     }
+    read_in_turn(state, f).await
+}
+
+/// Runs a read on the blocking thread pool, at most
+/// [`crate::startup::AppState::read_turns`] at once: [`read`] without its
+/// shortcut, for reads too long to run on an HTTP worker (a page of the
+/// CSV export).
+pub async fn read_in_turn<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
     // Reads wait their turn here, first come first served, rather than in
     // the pool, whose waiters are woken in no particular order (one read
     // could wait a hundred others out) and where more queries at once than

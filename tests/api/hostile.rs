@@ -16,6 +16,7 @@ both_backends!(
     stalled_and_unread_uploads_are_cut_and_declared_sizes_reserve_nothing,
     multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names,
     floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads,
+    csv_downloads_nobody_reads_hold_no_thread_and_others_are_answered,
 );
 
 /// A Svix secret for the Resend webhook of the served process.
@@ -38,14 +39,21 @@ fn chunk(n: usize) -> Vec<u8> {
     bytes
 }
 
-/// Opens `n` connections, each writing `head` then stalling.
+/// Opens `n` connections, each writing `head` then stalling (reading
+/// nothing: with a small receive buffer, a long answer stops soon).
 async fn open_stalled(served: &Served, head: Vec<u8>, n: usize) -> Vec<TcpStream> {
     let port = served.port;
     tokio::task::spawn_blocking(move || {
         (0..n)
             .map(|_| {
                 use std::io::Write;
-                let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                let socket =
+                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                        .expect("socket");
+                socket.set_recv_buffer_size(4096).expect("buffer");
+                let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+                socket.connect(&address.into()).expect("connect");
+                let mut stream: TcpStream = socket.into();
                 stream.write_all(&head).expect("write");
                 stream
             })
@@ -386,4 +394,65 @@ async fn floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads(backen
     println!("600 made-up links and keys and scrapes at once added {added} threads");
     assert!(added <= 40, "{added} threads added");
     assert_health_answers(&served).await;
+}
+
+/// A CSV download whose client stops reading holds only the page it has
+/// not taken: 100 of them at once (each once held a thread and two MiB,
+/// and 600 stopped the server) leave the threads as they were, and the
+/// account's other requests are answered; a client that reads gets every
+/// row, a last full page included.
+async fn csv_downloads_nobody_reads_hold_no_thread_and_others_are_answered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // 60 pages of the CSV's 1,000 rows, about 4 MiB: more than the
+    // socket buffers take.
+    let file: String = (1..=60_000)
+        .map(|n| format!("user{n}@example.com\n"))
+        .collect();
+    let import = app.import(file).await;
+    let id = import["id"].as_str().expect("id").to_owned();
+    let served = Served::start(&app, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
+    let before = served.threads();
+    let before_memory = served.peak_memory();
+
+    let head = format!(
+        "GET /imports/{id}/report.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        app.api_key
+    );
+    let stalled = open_stalled(&served, head.into_bytes(), 100).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let other = app
+        .client
+        .get(served.url(&format!("/imports/{id}")))
+        .bearer_auth(&app.api_key)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the import is answered beside the stalled downloads");
+    assert_eq!(other.status(), 200);
+    let csv = app
+        .client
+        .get(served.url(&format!("/imports/{id}/report.csv")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("a download that reads");
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.expect("the whole CSV");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 60_001);
+    assert_eq!(
+        lines[60_000],
+        "60000,60000,user60000@example.com,user60000@example.com,queued,,"
+    );
+
+    let added = served.threads().saturating_sub(before);
+    let memory = served.peak_memory().saturating_sub(before_memory);
+    println!(
+        "100 CSV downloads nobody reads added {added} threads and {} KiB to the peak",
+        memory / 1024
+    );
+    assert!(added <= 40, "{added} threads added");
+    assert!(memory < 128 * MIB, "peak memory grew by {memory} bytes");
+    drop(stalled);
 }
