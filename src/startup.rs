@@ -46,6 +46,8 @@ pub struct AppState {
     pub import_slots: Arc<api::quota::ImportSlots>,
     /// `/metrics`' last figures, asked one scrape at a time.
     pub metrics: Arc<api::metrics::Latest>,
+    /// `/readyz`'s last check, made one probe at a time.
+    pub readiness: Arc<api::one_at_a_time::OneAtATime<Result<(), String>>>,
     /// What one account and one key may do.
     pub limits: crate::config::LimitsConfig,
     /// `REPORT_RETENTION_DAYS` (0: kept), as `GET /account` shows it.
@@ -148,6 +150,7 @@ impl Application {
                 ))
             }),
             metrics: Arc::default(),
+            readiness: Arc::default(),
             import_slots: Arc::new(api::quota::ImportSlots::new(
                 config.limits.max_concurrent_imports_per_account,
             )),

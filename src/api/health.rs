@@ -57,29 +57,23 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn get_readiness(state: web::Data<AppState>) -> HttpResponse {
     let dispatch = state.dispatch.as_ref().map(|status| status.get());
     let pool = state.pool.clone();
-    let checked = tokio::time::timeout(
-        READY_WITHIN,
-        web::block(move || -> Result<(), ApiError> {
-            let mut conn = pool.get_timeout(READY_WITHIN)?;
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| ApiError::Unavailable(e.into()))
-        }),
-    )
-    .await;
+    // Probes at once share one check (no key is needed here, and each
+    // check takes a thread): see `OneAtATime`.
+    let checked = state
+        .readiness
+        .get(|| async { Ok::<_, std::convert::Infallible>(check(pool).await) })
+        .await;
     let error = match checked {
-        Ok(Ok(Ok(()))) => {
+        Ok(Ok(())) => {
             return HttpResponse::Ok().json(Health {
                 status: "ready",
                 dispatch,
             })
         }
-        Ok(Ok(Err(error))) => error,
-        Ok(Err(error)) => ApiError::Unavailable(anyhow::anyhow!("readiness check failed: {error}")),
-        Err(_) => ApiError::Unavailable(anyhow::anyhow!(
-            "the database did not answer within {READY_WITHIN:?}"
-        )),
+        Ok(Err(error)) => error,
+        Err(never) => match never {},
     };
-    tracing::warn!(error = format!("{error:#}"), "not ready");
+    tracing::warn!(%error, "not ready");
     HttpResponse::ServiceUnavailable()
         .insert_header((
             "Retry-After",
@@ -90,6 +84,28 @@ pub async fn get_readiness(state: web::Data<AppState>) -> HttpResponse {
             problem: ApiError::problem(ProblemType::NotReady, "The database does not answer, or every connection is busy; try again after Retry-After seconds.").to_problem(),
             dispatch,
         })
+}
+
+/// Asks the database `SELECT 1` on a connection the pool can spare, both
+/// within [`READY_WITHIN`]; the failure in words.
+async fn check(pool: crate::db::Pool) -> Result<(), String> {
+    let checked = tokio::time::timeout(
+        READY_WITHIN,
+        web::block(move || -> Result<(), ApiError> {
+            let mut conn = pool.get_timeout(READY_WITHIN)?;
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| ApiError::Unavailable(e.into()))
+        }),
+    )
+    .await;
+    match checked {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => Err(format!("{error:#}")),
+        Ok(Err(error)) => Err(format!("readiness check failed: {error}")),
+        Err(_) => Err(format!(
+            "the database did not answer within {READY_WITHIN:?}"
+        )),
+    }
 }
 
 /// A 503 from `/readyz`: a problem document that also carries the

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod logging;
 pub mod methods;
 pub mod metrics;
+pub mod one_at_a_time;
 pub mod openapi;
 pub mod pages;
 pub mod pagination;

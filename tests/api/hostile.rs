@@ -355,8 +355,8 @@ async fn multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_nam
 /// Made-up invitation links and API keys are each looked up in the
 /// database; 400 of them at once wait for the read turns instead of taking
 /// a blocking thread each (they once took about a hundred, half a MiB each).
-/// `/metrics` needs no key either: 200 scrapes at once ask the database one
-/// question at a time and all get the same figures.
+/// `/metrics` and `/readyz` need no key either: 200 scrapes and 200 probes
+/// at once ask the database one question at a time and all get the answer.
 async fn floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let served = Served::start(&app, &[("RATE_LIMIT_PER_MINUTE", "0")]).await;
@@ -365,13 +365,14 @@ async fn floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads(backen
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let requests = (0..600).map(|i| {
-        let request = match i % 3 {
+    let requests = (0..800).map(|i| {
+        let request = match i % 4 {
             0 => client.get(served.url(&format!("/accept/made-up-{i}"))),
             1 => client
                 .get(served.url("/imports"))
                 .bearer_auth(format!("bik_madeup{i}")),
-            _ => client.get(served.url("/metrics")),
+            2 => client.get(served.url("/metrics")),
+            _ => client.get(served.url("/readyz")),
         };
         async move {
             let response = request.send().await.expect("answer");
@@ -381,17 +382,18 @@ async fn floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads(backen
     });
     let answers = futures_util::future::join_all(requests).await;
     for (i, (status, body)) in answers.iter().enumerate() {
-        let expected = [404, 401, 200][i % 3];
+        let expected = [404, 401, 200, 200][i % 4];
         assert_eq!(*status, expected, "request {i}: {body}");
-        if i % 3 == 2 {
-            assert!(
-                body.contains("bulk_invite_invitations_due 0"),
-                "request {i}: {body}"
-            );
-        }
+        let says = [
+            "",
+            "",
+            "bulk_invite_invitations_due 0",
+            r#""status":"ready""#,
+        ][i % 4];
+        assert!(body.contains(says), "request {i}: {body}");
     }
     let added = served.threads().saturating_sub(before);
-    println!("600 made-up links and keys and scrapes at once added {added} threads");
+    println!("800 made-up links and keys, scrapes and probes at once added {added} threads");
     assert!(added <= 40, "{added} threads added");
     assert_health_answers(&served).await;
 }
