@@ -17,6 +17,7 @@ both_backends!(
     multipart_uploads_are_bounded_whole_with_few_small_fields_and_short_names,
     floods_of_made_up_links_and_keys_and_of_scrapes_take_few_threads,
     csv_downloads_nobody_reads_hold_no_thread_and_others_are_answered,
+    heads_the_parser_cannot_take_get_a_bare_answer_and_a_closed_connection,
 );
 
 /// A Svix secret for the Resend webhook of the served process.
@@ -457,4 +458,63 @@ async fn csv_downloads_nobody_reads_hold_no_thread_and_others_are_answered(backe
     assert!(added <= 40, "{added} threads added");
     assert!(memory < 128 * MIB, "peak memory grew by {memory} bytes");
     drop(stalled);
+}
+
+/// A head the HTTP parser cannot take reaches no handler: a control
+/// character in a header value gets a bare 400; more than 96 headers, or a
+/// head over 128 KiB (a long header, a long URL), a bare 431. Each closes
+/// the connection; a head just under the limits is served.
+async fn heads_the_parser_cannot_take_get_a_bare_answer_and_a_closed_connection(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = Served::start(&app, &[]).await;
+    let headers = |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: v\r\n")).collect() };
+    let cases = [
+        (
+            "a control character",
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n".to_owned(),
+            Some(400),
+        ),
+        (
+            "97 headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n", headers(96)),
+            Some(431),
+        ),
+        (
+            "a 200 KiB header",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "v".repeat(200 * 1024)
+            ),
+            Some(431),
+        ),
+        (
+            "a 200 KiB URL",
+            format!(
+                "GET /healthz?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a".repeat(200 * 1024)
+            ),
+            Some(431),
+        ),
+        (
+            "96 headers",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+                headers(94)
+            ),
+            Some(200),
+        ),
+    ];
+    for (what, head, status) in cases {
+        let stream = open_stalled(&served, head.into_bytes(), 1).await;
+        let answer = answers(stream, Duration::from_secs(3)).await.remove(0);
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert!(answer.closed, "{what}: {answer:?}");
+        if status != Some(200) {
+            assert!(
+                answer.head.contains("content-length: 0"),
+                "{what}: {answer:?}"
+            );
+        }
+    }
+    assert_health_answers(&served).await;
 }
