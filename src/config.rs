@@ -1,5 +1,6 @@
 //! Configuration: command-line flags, each with an environment fallback.
 
+use crate::db::DbUrl;
 use crate::dispatch::providers::{ProviderConfig, ProviderKind};
 use clap::{Args, ValueEnum};
 
@@ -9,12 +10,12 @@ use clap::{Args, ValueEnum};
 /// 500 to everything. An empty value is what a compose file's
 /// `${DATABASE_URL}` gives when the variable is not set.
 fn database_url(url: &str) -> Result<String, String> {
-    match crate::db::DbUrl::parse(url) {
-        crate::db::DbUrl::Sqlite(path) if path.trim().is_empty() => Err(
+    match DbUrl::parse(url) {
+        DbUrl::Sqlite(path) if path.trim().is_empty() => Err(
             "names no database: give a SQLite file (sqlite://bulk-invite.db) or a postgres:// URL"
                 .to_owned(),
         ),
-        crate::db::DbUrl::Sqlite(path) if path.contains(":memory:") || path.contains("mode=memory") => Err(
+        DbUrl::Sqlite(path) if path.contains(":memory:") || path.contains("mode=memory") => Err(
             "names an in-memory SQLite database, which each connection would see empty: give a file"
                 .to_owned(),
         ),

@@ -27,12 +27,8 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
         .body(render(&figures, dispatch)))
 }
 
-/// The figures, asked of the database by one scrape at a time. A scrape
-/// that arrives while another's question runs waits for it to end, then
-/// takes the answer of a question asked after it arrived (the next one, or
-/// its own): never older than itself, and a flood of scrapes (`/metrics`
-/// needs no key) asks the database one question at a time, not one per
-/// scrape on a thread each.
+/// The figures, asked of the database by one scrape at a time (see
+/// [`OneAtATime`]).
 pub type Latest = OneAtATime<Totals>;
 
 impl Latest {
